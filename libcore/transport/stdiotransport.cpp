@@ -1,0 +1,202 @@
+#include "stdiotransport.h"
+
+#include <QLoggingCategory>
+#include <QMetaObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "protocol/mcpserversession.h"
+
+Q_LOGGING_CATEGORY(lcStdio, "sidecar.stdio")
+
+namespace sidecar::transport {
+
+StdioTransport::StdioTransport(protocol::McpServerSession &session, qint64 maxLineBytes, int inFd, int outFd,
+                               QObject *parent)
+    : QObject(parent), m_session(session), m_maxLineBytes(maxLineBytes), m_inFd(inFd), m_outFd(outFd)
+{
+    m_session.setSink([this](const QByteArray &message) { queue(message); });
+    connect(&m_session, &protocol::McpServerSession::drained, this, &StdioTransport::maybeFinish);
+}
+
+StdioTransport::~StdioTransport()
+{
+    m_stopReading = true;
+    if (m_wakeFds[1] >= 0)
+        (void)::write(m_wakeFds[1], "x", 1);
+    if (m_reader.joinable())
+        m_reader.join();
+    for (int fd : m_wakeFds) {
+        if (fd >= 0)
+            ::close(fd);
+    }
+    flush();
+}
+
+void StdioTransport::start()
+{
+    if (::pipe2(m_wakeFds, O_CLOEXEC) != 0)
+        qCWarning(lcStdio) << "pipe2 failed:" << strerror(errno);
+    m_reader = std::thread([this] { readLoop(); });
+}
+
+void StdioTransport::stop()
+{
+    m_stopReading = true;
+    if (m_wakeFds[1] >= 0)
+        (void)::write(m_wakeFds[1], "x", 1);
+    onEndOfInput();
+}
+
+// Reader thread: owns nothing but its buffer; talks to the transport only through queued calls.
+void StdioTransport::readLoop()
+{
+    QPointer<StdioTransport> self(this);
+    QByteArray pending; // the start of an unfinished line
+    qint64 skipping = -1; // >= 0: inside an oversized line, bytes seen so far
+    std::vector<char> buf(256 * 1024);
+    for (;;) {
+        if (m_stopReading)
+            return;
+        pollfd fds[2] = {{m_inFd, POLLIN, 0}, {m_wakeFds[0], POLLIN, 0}};
+        const int nfds = m_wakeFds[0] >= 0 ? 2 : 1;
+        if (::poll(fds, nfds, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (m_stopReading)
+            return;
+        const ssize_t n = ::read(m_inFd, buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            qCWarning(lcStdio) << "reading stdin failed:" << strerror(errno);
+            break;
+        }
+        if (n == 0)
+            break;
+        QList<QByteArray> lines;
+        QList<qint64> oversized;
+        const char *p = buf.data();
+        const char *end = p + n;
+        while (p != end) {
+            const char *nl = static_cast<const char *>(memchr(p, '\n', std::size_t(end - p)));
+            const char *stop = nl ? nl : end;
+            if (skipping >= 0) {
+                skipping += stop - p;
+                if (nl) {
+                    oversized.append(skipping);
+                    skipping = -1;
+                }
+            } else if (pending.size() + (stop - p) > m_maxLineBytes) {
+                skipping = pending.size() + (stop - p);
+                pending.clear();
+                if (nl) {
+                    oversized.append(skipping);
+                    skipping = -1;
+                }
+            } else {
+                pending.append(p, stop - p);
+                if (nl) {
+                    if (pending.endsWith('\r'))
+                        pending.chop(1);
+                    if (!pending.trimmed().isEmpty())
+                        lines.append(pending);
+                    pending.clear();
+                }
+            }
+            p = nl ? nl + 1 : end;
+        }
+        if (!lines.isEmpty() || !oversized.isEmpty()) {
+            QMetaObject::invokeMethod(this, [self, lines = std::move(lines), oversized = std::move(oversized)] {
+                if (!self)
+                    return;
+                for (qint64 size : oversized)
+                    self->onOversized(size);
+                self->onLines(lines);
+            }, Qt::QueuedConnection);
+        }
+    }
+    // A last line without a newline still counts.
+    if (!pending.trimmed().isEmpty()) {
+        QMetaObject::invokeMethod(this, [self, line = pending] {
+            if (self)
+                self->onLines({line});
+        }, Qt::QueuedConnection);
+    }
+    QMetaObject::invokeMethod(this, [self] {
+        if (self)
+            self->onEndOfInput();
+    }, Qt::QueuedConnection);
+}
+
+void StdioTransport::onLines(const QList<QByteArray> &lines)
+{
+    for (const QByteArray &line : lines)
+        m_session.handle(line);
+}
+
+void StdioTransport::onOversized(qint64 size)
+{
+    qCWarning(lcStdio) << "skipped a request line of" << size << "bytes (limit" << m_maxLineBytes << ")";
+    m_session.rejectOversized(size);
+}
+
+void StdioTransport::onEndOfInput()
+{
+    if (m_inputEnded)
+        return;
+    m_inputEnded = true;
+    maybeFinish();
+}
+
+void StdioTransport::maybeFinish()
+{
+    if (!m_inputEnded || m_finished || m_session.pendingCount() > 0)
+        return;
+    m_finished = true;
+    flush();
+    emit finished();
+}
+
+void StdioTransport::queue(const QByteArray &message)
+{
+    m_outBuffer.append(message);
+    m_outBuffer.append('\n');
+    if (!m_flushScheduled) {
+        m_flushScheduled = true;
+        QTimer::singleShot(0, this, &StdioTransport::flush);
+    }
+}
+
+void StdioTransport::flush()
+{
+    m_flushScheduled = false;
+    const char *p = m_outBuffer.constData();
+    qsizetype left = m_outBuffer.size();
+    while (left > 0) {
+        const ssize_t n = ::write(m_outFd, p, std::size_t(left));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                pollfd pfd{m_outFd, POLLOUT, 0};
+                ::poll(&pfd, 1, 1000);
+                continue;
+            }
+            qCWarning(lcStdio) << "writing stdout failed:" << strerror(errno);
+            break;
+        }
+        p += n;
+        left -= n;
+    }
+    m_outBuffer.clear();
+}
+
+} // namespace sidecar::transport

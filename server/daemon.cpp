@@ -1,0 +1,156 @@
+#include "daemon.h"
+
+#include <QCoreApplication>
+#include <QFileInfo>
+#include <QTimer>
+
+#include <csignal>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "logging.h"
+#include "protocol/mcpserversession.h"
+#include "protocol/toolregistry.h"
+#include "store/sqlitestore.h"
+#include "tools/tools.h"
+#include "transport/stdiotransport.h"
+
+namespace sidecar::daemon {
+
+namespace {
+
+int g_signalFds[2] = {-1, -1};
+
+void writeSignal(int signo)
+{
+    const char c = char(signo);
+    (void)::write(g_signalFds[1], &c, 1);
+}
+
+constexpr int kShutdownGraceMs = 10000;
+
+} // namespace
+
+Daemon::Daemon(Config config, QObject *parent) : QObject(parent), m_config(std::move(config)) {}
+
+Daemon::~Daemon()
+{
+    m_stdio.reset();
+    m_session.reset();
+    if (m_store)
+        m_store->close();
+}
+
+void Daemon::installSignalHandlers()
+{
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_signalFds) != 0) {
+        qCWarning(lcServer) << "socketpair failed; signals end the process abruptly";
+        return;
+    }
+    m_signalNotifier = new QSocketNotifier(g_signalFds[0], QSocketNotifier::Read, this);
+    connect(m_signalNotifier, &QSocketNotifier::activated, this, &Daemon::onSignal);
+    struct sigaction sa = {};
+    sa.sa_handler = writeSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN); // a client that went away is an error value, not a crash
+}
+
+void Daemon::onSignal()
+{
+    char c = 0;
+    if (::read(g_signalFds[0], &c, 1) != 1)
+        return;
+    if (c == SIGHUP) {
+        qCInfo(lcServer) << "SIGHUP: nothing to reload over stdio";
+        return;
+    }
+    qCInfo(lcServer) << (c == SIGTERM ? "SIGTERM" : "SIGINT") << "received: shutting down";
+    shutdown();
+}
+
+int Daemon::start()
+{
+    installSignalHandlers();
+
+    store::StoreOptions options;
+    options.defaultClaimTtl = m_config.claimTtl;
+    options.historyLimit = m_config.historyLimit;
+    options.historyMaxBytes = m_config.historyMaxBytes;
+    options.maxList = m_config.maxList;
+    options.maxReplyBytes = m_config.maxReplyBytes;
+    options.durable = m_config.durable;
+
+    if (m_config.backend != QLatin1String("sqlite")) {
+        qCCritical(lcServer) << "backend" << m_config.backend << "is not available in this build";
+        return 2;
+    }
+    const QString path = QFileInfo(m_config.dbPath).absoluteFilePath();
+    qCInfo(lcServer).noquote() << "opening SQLite database" << path
+                               << (m_config.durable ? "(durability full)" : "(durability normal)");
+    auto sqlite = std::make_unique<store::SqliteStore>(path, options);
+    if (auto opened = sqlite->open(); !opened) {
+        qCCritical(lcServer).noquote() << "cannot open" << path << ":" << opened.error().message;
+        return 1;
+    }
+    m_store = std::move(sqlite);
+
+    m_registry = std::make_unique<protocol::ToolRegistry>();
+    tools::ToolOptions toolOptions;
+    toolOptions.maxValueBytes = m_config.maxValueBytes;
+    toolOptions.maxReplyBytes = m_config.maxReplyBytes;
+    toolOptions.defaultClaimTtl = m_config.claimTtl;
+    toolOptions.allowReset = m_config.allowReset;
+    if (auto registered = tools::registerAllTools(*m_registry, *m_store, toolOptions); !registered) {
+        qCCritical(lcServer).noquote() << "tool registry:" << registered.error().message;
+        return 1;
+    }
+
+    if (m_config.transport != QLatin1String("stdio")) {
+        qCCritical(lcServer) << "transport" << m_config.transport << "is not available in this build";
+        return 2;
+    }
+    m_session = std::make_unique<protocol::McpServerSession>(*m_registry, protocol::ServerInfo{});
+    const qint64 maxRequest = m_config.maxValueBytes + (qint64(1) << 20); // TOOLS.md: the value limit plus 1 MiB
+    m_session->setMaxRequestBytes(maxRequest);
+    m_stdio = std::make_unique<transport::StdioTransport>(*m_session, maxRequest);
+    connect(m_stdio.get(), &transport::StdioTransport::finished, this, [this] { finish(0); });
+    m_stdio->start();
+    qCInfo(lcServer) << "serving MCP over stdio with" << m_registry->tools().size() << "tools";
+    return 0;
+}
+
+void Daemon::shutdown()
+{
+    if (m_stopping)
+        return;
+    m_stopping = true;
+    if (m_stdio)
+        m_stdio->stop(); // finished() follows once every call in flight is answered
+    else
+        finish(0);
+    QTimer::singleShot(kShutdownGraceMs, this, [this] {
+        qCWarning(lcServer) << "calls still in flight after" << kShutdownGraceMs << "ms; stopping anyway";
+        finish(0);
+    });
+}
+
+void Daemon::finish(int exitCode)
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    if (m_stdio)
+        m_stdio->flush();
+    if (m_store)
+        m_store->close(); // finishes queued writes
+    if (m_stdio)
+        m_stdio->flush(); // answers of writes finished by close()
+    qCInfo(lcServer) << "stopped";
+    emit stopped(exitCode);
+}
+
+} // namespace sidecar::daemon

@@ -1,0 +1,63 @@
+#pragma once
+
+// The daemon shell: builds the store, the tool registry and the transport from a Config, turns
+// Unix signals into orderly shutdown (SIGTERM/SIGINT through a socketpair and a
+// QSocketNotifier, as murmur does), and runs until the transport ends.
+//
+// Shutdown: stop reading input, let every call in flight finish and be answered (bounded by a
+// grace period), flush, then close the store, which finishes every queued write. With the
+// default durability, every answered write is on disk before its answer left.
+//
+// Thread: everything runs on the main thread but the store's own threads.
+
+#include <QObject>
+#include <QSocketNotifier>
+
+#include <memory>
+
+#include "config.h"
+
+namespace sidecar::protocol {
+class McpServerSession;
+class ToolRegistry;
+} // namespace sidecar::protocol
+namespace sidecar::store {
+class Store;
+}
+namespace sidecar::transport {
+class StdioTransport;
+}
+
+namespace sidecar::daemon {
+
+class Daemon : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Daemon(Config config, QObject *parent = nullptr);
+    ~Daemon() override;
+
+    // Opens the store and starts the transport; returns the process exit code on failure.
+    int start();
+    // Begins an orderly shutdown (as on SIGTERM).
+    void shutdown();
+
+signals:
+    void stopped(int exitCode);
+
+private:
+    void installSignalHandlers();
+    void onSignal();
+    void finish(int exitCode);
+
+    Config m_config;
+    std::unique_ptr<store::Store> m_store;
+    std::unique_ptr<protocol::ToolRegistry> m_registry;
+    std::unique_ptr<protocol::McpServerSession> m_session;
+    std::unique_ptr<transport::StdioTransport> m_stdio;
+    QSocketNotifier *m_signalNotifier = nullptr;
+    bool m_stopping = false;
+    bool m_finished = false;
+};
+
+} // namespace sidecar::daemon

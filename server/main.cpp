@@ -1,0 +1,34 @@
+// mcp-state-sidecar: the headless daemon. Everything lives in the daemon shell (daemon.h).
+
+#include <QCoreApplication>
+#include <QTextStream>
+
+#include <cstdio>
+
+#include "config.h"
+#include "daemon.h"
+#include "logging.h"
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("mcp-state-sidecar"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(SIDECAR_VERSION));
+
+    QStringList args = QCoreApplication::arguments();
+    const QString program = args.isEmpty() ? QStringLiteral("mcp-state-sidecar") : args.takeFirst().section(u'/', -1);
+    const auto outcome = sidecar::daemon::parseConfig(args, QProcessEnvironment::systemEnvironment(), program);
+    if (!outcome.out.isEmpty())
+        std::fputs(outcome.out.toLocal8Bit().constData(), stdout);
+    if (!outcome.err.isEmpty())
+        std::fputs((outcome.err + u'\n').toLocal8Bit().constData(), stderr);
+    if (!outcome.config)
+        return outcome.exitCode;
+
+    sidecar::daemon::installLogging(outcome.config->logLevel);
+    sidecar::daemon::Daemon daemon(*outcome.config);
+    QObject::connect(&daemon, &sidecar::daemon::Daemon::stopped, &app, &QCoreApplication::exit, Qt::QueuedConnection);
+    if (const int failed = daemon.start())
+        return failed;
+    return app.exec();
+}
