@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <unordered_set>
 #include <utility>
 
@@ -82,8 +83,14 @@ std::optional<double> Value::toDouble() const
     auto [p, ec] = std::from_chars(b, e, out);
     if (p != e || (ec != std::errc() && ec != std::errc::result_out_of_range))
         return std::nullopt;
-    if (ec == std::errc::result_out_of_range)
-        return std::nullopt;
+    if (ec == std::errc::result_out_of_range) {
+        // Beyond double's range: overflow is ±infinity, underflow is ±0, so that range
+        // constraints still compare correctly ("1e400" is above any maximum).
+        const bool negative = m_text[0] == '-';
+        const bool tiny = m_text.find("e-") != std::string::npos || m_text.find("E-") != std::string::npos;
+        out = tiny ? 0.0 : std::numeric_limits<double>::infinity();
+        return negative ? -out : out;
+    }
     return out;
 }
 

@@ -152,6 +152,11 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
         return false; // unknown notifications are ignored (JSON-RPC: no reply to a notification)
     }
 
+    if (m_closing) {
+        respond(jsonrpc::errorResponse(id, jsonrpc::InternalError,
+                                       QStringLiteral("Internal error: the server is shutting down")));
+        return true;
+    }
     if (method == QLatin1String("initialize")) {
         handleInitialize(id, params, respond);
         return true;

@@ -49,6 +49,9 @@ public:
     void setCallContext(CallContext ctx) { m_context = std::move(ctx); }
     void setMethodHandler(MethodHandler handler) { m_extra = std::move(handler); }
     void setMaxRequestBytes(qint64 bytes) { m_maxRequestBytes = bytes; }
+    // From now on, new requests are refused with -32603 (the server is shutting down); calls
+    // already in flight still get their answers.
+    void setClosing() { m_closing = true; }
 
     // Handles one incoming JSON-RPC text (a message or, for 2025-03-26 sessions, a batch).
     void handle(const QByteArray &text);
@@ -80,6 +83,7 @@ private:
     std::function<void(const QByteArray &)> m_sink;
     qint64 m_maxRequestBytes = 2 << 20;
     bool m_initialized = false;
+    bool m_closing = false;
     QString m_protocolVersion;
     QSet<QByteArray> m_pending;   // ids of requests being worked on
     QSet<QByteArray> m_cancelled; // of those, the ones the client cancelled

@@ -47,6 +47,7 @@ void StdioTransport::start()
 
 void StdioTransport::stop()
 {
+    m_session.setClosing();
     m_stopReading = true;
     if (m_wakeFds[1] >= 0)
         (void)::write(m_wakeFds[1], "x", 1);

@@ -197,6 +197,14 @@ void TestJson::schemaValidates64BitIntegers()
     QVERIFY(!schema->validate(fraction->root()).isEmpty());
     auto beyond = parse(R"({"n":99999999999999999999999})");
     QVERIFY(!schema->validate(beyond->root()).isEmpty());
+    auto hugeSchema = JsonSchema::compile(R"({"type":"number","minimum":0.001,"maximum":31536000})");
+    QVERIFY(hugeSchema);
+    for (const char *bad : {"1e400", "-1e400", "1e-400", "0"}) {
+        auto v = parse(bad);
+        QVERIFY2(!hugeSchema->validate(v->root()).isEmpty(), bad);
+    }
+    auto fine = parse("0.5");
+    QVERIFY(hugeSchema->validate(fine->root()).isEmpty());
     auto extra = parse(R"({"m":1})");
     QVERIFY(schema->validate(extra->root()).contains(QLatin1String("m")));
 }

@@ -29,6 +29,12 @@ void echoHandler(const CallContext &, const json::Value &args, ToolReply reply)
     QTimer::singleShot(int(delay), [reply, text] { reply(text); });
 }
 
+int rpcCode(const json::Document &doc)
+{
+    const json::Value *error = doc.root().find("error");
+    return error ? int(error->find("code")->toInt64().value_or(0)) : 0;
+}
+
 } // namespace
 
 class TestMcpSession : public QObject
@@ -53,6 +59,7 @@ private slots:
     void batchesOnlyFor20250326();
     void scopes();
     void notificationsGetNoAnswer();
+    void closingRefusesNewRequests();
 
 private:
     void initialize(const char *version = "2025-11-25");
@@ -341,6 +348,20 @@ void TestMcpSession::notificationsGetNoAnswer()
     QVERIFY(exchange(R"({"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"value":1}}})").isEmpty());
     // A response from the client (to a request this server never sends) is ignored.
     QVERIFY(exchange(R"({"jsonrpc":"2.0","id":1,"result":{}})").isEmpty());
+}
+
+void TestMcpSession::closingRefusesNewRequests()
+{
+    initialize();
+    m_out.clear();
+    m_session->handle(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"value":1,"delay_ms":50}}})");
+    m_session->setClosing();
+    auto refused = only(R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})");
+    QCOMPARE(rpcCode(refused), -32603);
+    // The call already in flight is still answered.
+    m_out.clear();
+    QTRY_COMPARE_WITH_TIMEOUT(m_out.size(), 1, 10000);
+    QVERIFY(m_out.first().contains("\"id\":1"));
 }
 
 QTEST_GUILESS_MAIN(TestMcpSession)
