@@ -1,0 +1,145 @@
+#pragma once
+
+// Thin helpers over QtSql for the SQLite backend: a connection confined to one thread with a
+// cache of prepared statements, a statement handle that always finish()es, and the mapping of
+// SQLite failures to the contract's error codes.
+//
+// Why a wrapper: QtSql's traps are easy to fall into (../shared/docs/PLATFORM.md): a query not
+// read to the end blocks COMMIT, std::int64_t (long) binds as TEXT, REAL may come back through
+// text with 15 digits, and QSqlQuery runs one statement at a time. Everything here exists to
+// make those mistakes impossible at the call sites.
+//
+// Thread: a Connection belongs to the thread that constructed it (Qt's rule for QSqlDatabase);
+// nothing here is shared across threads.
+
+#include <QByteArray>
+#include <QHash>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QString>
+#include <QStringList>
+#include <QVariant>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "protocol/result.h"
+
+namespace sidecar::store::sqlite {
+
+// Unix epoch seconds with microsecond resolution.
+double nowSeconds();
+
+// Values as bound parameters. Every QString binds as TEXT (a null QString binds as '' rather
+// than NULL: absence is spelled std::nullopt), QByteArray holds UTF-8 JSON text and binds as
+// TEXT too, integers bind as 64-bit, std::nullopt as NULL.
+QVariant bindable(const QString &s);
+QVariant bindable(const QByteArray &utf8);
+inline QVariant bindable(const char *latin1) { return bindable(QString::fromLatin1(latin1)); }
+inline QVariant bindable(int v) { return QVariant(qlonglong(v)); }
+inline QVariant bindable(long v) { return QVariant(qlonglong(v)); }
+inline QVariant bindable(long long v) { return QVariant(qlonglong(v)); }
+inline QVariant bindable(double v) { return QVariant(v); }
+inline QVariant bindable(bool v) { return QVariant(qlonglong(v ? 1 : 0)); }
+inline QVariant bindable(std::nullopt_t) { return QVariant(); }
+inline QVariant bindable(const QVariant &v) { return v; }
+template<class T>
+QVariant bindable(const std::optional<T> &v)
+{
+    return v ? bindable(*v) : QVariant();
+}
+
+struct CachedQuery;
+
+// One executed statement. Read rows with next() and the typed getters; the destructor calls
+// QSqlQuery::finish() so that no statement stays "in progress" (which would block COMMIT).
+class Statement
+{
+public:
+    Statement() = default;
+    Statement(Statement &&other) noexcept;
+    Statement &operator=(Statement &&other) noexcept;
+    Statement(const Statement &) = delete;
+    Statement &operator=(const Statement &) = delete;
+    ~Statement();
+
+    bool next();
+    QVariant value(int i) const;
+    bool isNull(int i) const;
+    qint64 int64(int i) const;
+    double real(int i) const;
+    QString text(int i) const;
+    // TEXT column holding UTF-8 JSON text.
+    QByteArray json(int i) const;
+    std::optional<qint64> optInt64(int i) const;
+    std::optional<double> optReal(int i) const;
+    std::optional<QString> optText(int i) const;
+    std::optional<QByteArray> optJson(int i) const;
+    int rowsAffected() const;
+    // Releases the statement early (the destructor does it otherwise).
+    void finish();
+
+private:
+    friend class Connection;
+    Statement(QSqlQuery *query, CachedQuery *cached, std::unique_ptr<QSqlQuery> owned);
+    QSqlQuery *m_query = nullptr;
+    CachedQuery *m_cached = nullptr;      // marks the cache entry busy while alive
+    std::unique_ptr<QSqlQuery> m_owned;   // when the cached one was busy (nested use)
+};
+
+// A QSqlDatabase connection (QSQLITE) opened and used in one thread.
+class Connection
+{
+public:
+    explicit Connection(QString name);
+    ~Connection();
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
+
+    // Opens `path` with a busy timeout (QSQLITE_BUSY_TIMEOUT) so that several processes can
+    // share the file; readOnly adds PRAGMA query_only.
+    Result<void> open(const QString &path, int busyTimeoutMs, bool readOnly = false);
+    void close();
+    bool isOpen() const { return m_db.isOpen(); }
+    const QString &path() const { return m_path; }
+
+    // Runs one statement that returns no rows worth keeping (DDL, PRAGMA x=y), unprepared.
+    Result<void> exec(const QString &sql);
+    // The same for a fixed statement run often (BEGIN IMMEDIATE, SAVEPOINT, COMMIT): prepared
+    // once and kept in the cache.
+    Result<void> exec(const char *sql);
+    // Prepares (once per connection and SQL text), binds and executes one statement.
+    Result<Statement> query(const QString &sql, const QVariantList &binds = {});
+    template<class... A>
+    Result<Statement> run(const char *sql, const A &...args)
+    {
+        return query(QString::fromLatin1(sql), QVariantList{bindable(args)...});
+    }
+    // First column of the first row, or `fallback` when there is no row or it is NULL.
+    Result<qint64> scalar(const QString &sql, const QVariantList &binds = {}, qint64 fallback = 0);
+
+    // Splits a script into statements (outside quotes and comments) and runs each.
+    Result<void> execScript(const QString &script);
+
+    // Whether the last failure was SQLITE_BUSY / SQLITE_LOCKED (worth retrying).
+    bool lastErrorWasBusy() const { return m_lastBusy; }
+    QSqlDatabase &database() { return m_db; }
+
+private:
+    Error toError(const QSqlError &error, const QString &sql);
+    QString m_name;
+    QString m_path;
+    QSqlDatabase m_db;
+    QHash<QString, CachedQuery *> m_cache;
+    bool m_lastBusy = false;
+};
+
+// Statements of an SQL script, split at top-level semicolons (quotes and comments respected).
+QStringList splitSqlScript(const QString &script);
+
+// The primary SQLite result code of a QtSql error (extended codes masked), or -1.
+int sqliteCode(const QSqlError &error);
+
+} // namespace sidecar::store::sqlite
