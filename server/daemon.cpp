@@ -12,6 +12,7 @@
 #include "protocol/mcpserversession.h"
 #include "protocol/toolregistry.h"
 #include "store/sqlitestore.h"
+#include "tools/changefeed.h"
 #include "tools/tools.h"
 #include "transport/stdiotransport.h"
 
@@ -37,6 +38,7 @@ Daemon::~Daemon()
 {
     m_stdio.reset();
     m_session.reset();
+    m_changeFeed.reset();
     if (m_store)
         m_store->close();
 }
@@ -104,7 +106,8 @@ int Daemon::start()
     toolOptions.maxReplyBytes = m_config.maxReplyBytes;
     toolOptions.defaultClaimTtl = m_config.claimTtl;
     toolOptions.allowReset = m_config.allowReset;
-    if (auto registered = tools::registerAllTools(*m_registry, *m_store, toolOptions); !registered) {
+    m_changeFeed = std::make_unique<tools::ChangeFeed>(*m_store);
+    if (auto registered = tools::registerAllTools(*m_registry, *m_store, *m_changeFeed, toolOptions); !registered) {
         qCCritical(lcServer).noquote() << "tool registry:" << registered.error().message;
         return 1;
     }
@@ -128,6 +131,8 @@ void Daemon::shutdown()
     if (m_stopping)
         return;
     m_stopping = true;
+    if (m_changeFeed)
+        m_changeFeed->shutdown(); // pending watches are answered at once
     if (m_stdio)
         m_stdio->stop(); // finished() follows once every call in flight is answered
     else

@@ -24,6 +24,9 @@ class ToolRegistry;
 namespace sidecar::store {
 class Store;
 }
+namespace sidecar::tools {
+class ChangeFeed;
+}
 namespace sidecar::transport {
 class StdioTransport;
 }
@@ -52,6 +55,7 @@ private:
 
     Config m_config;
     std::unique_ptr<store::Store> m_store;
+    std::unique_ptr<tools::ChangeFeed> m_changeFeed;
     std::unique_ptr<protocol::ToolRegistry> m_registry;
     std::unique_ptr<protocol::McpServerSession> m_session;
     std::unique_ptr<transport::StdioTransport> m_stdio;

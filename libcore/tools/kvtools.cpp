@@ -1,5 +1,6 @@
 // Group 1: the key-value store (state_set, state_get, state_delete, state_list).
 
+#include "changefeed.h"
 #include "toolsupport.h"
 
 namespace sidecar::tools {
@@ -61,6 +62,25 @@ constexpr const char kListOutput[] =
     "\"prefixes\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
     "\"next_cursor\":{\"type\":\"string\"},\"revision\":{\"type\":\"integer\"}}}";
 
+constexpr const char kWatchInput[] =
+    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"since_revision\"],\"properties\":{"
+    "\"prefix\":" SIDECAR_PREFIX_SCHEMA("changes to keys") ","
+    "\"key\":{\"type\":\"string\",\"description\":\"Only changes to this key (or run, resource, session id with "
+    "kind).\"},"
+    "\"kind\":{\"type\":\"string\",\"enum\":[\"kv\",\"workflow\",\"lease\",\"session\",\"store\"],"
+    "\"description\":\"What to watch (default kv: keys).\"},"
+    "\"since_revision\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Return changes after this revision "
+    "(exclusive): 0 at first, then the 'revision' of the previous answer.\"},"
+    "\"timeout_seconds\":{\"type\":\"number\",\"minimum\":0,\"maximum\":30,\"description\":\"How long to wait "
+    "for a change when there is none yet (default 10).\"}}}";
+
+constexpr const char kWatchOutput[] =
+    "{\"type\":\"object\",\"required\":[\"events\",\"revision\"],\"properties\":{"
+    "\"events\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},\"revision\":{\"type\":\"integer\"},"
+    "\"more\":{\"type\":\"boolean\"},\"compacted\":{\"type\":\"boolean\"}}}";
+
+constexpr double kDefaultWatchSeconds = 10;
+
 void writeWriteResult(json::Writer &w, const store::KvWriteResult &r, const QString *key)
 {
     w.beginObject().field("ok", r.ok);
@@ -81,7 +101,8 @@ void writeWriteResult(json::Writer &w, const store::KvWriteResult &r, const QStr
 
 } // namespace
 
-Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options)
+Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &store, ChangeFeed &feed,
+                             const ToolOptions &options)
 {
     using protocol::Scope;
     using protocol::ToolAnnotations;
@@ -178,7 +199,7 @@ Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &sto
     if (!r)
         return r;
 
-    return registry.add({
+    r = registry.add({
         QStringLiteral("state_list"), QStringLiteral("List keys"),
         QStringLiteral("List live keys in byte order, optionally under a literal prefix. With a one-character "
                        "delimiter, deeper keys are rolled up into 'prefixes' so a key tree can be walked level by "
@@ -217,6 +238,52 @@ Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &sto
                 replyList(reply, w, paged, maxReply);
             });
         }});
+    if (!r)
+        return r;
+
+    ChangeFeed *changes = &feed;
+    r = registry.add({
+        QStringLiteral("state_watch"), QStringLiteral("Watch for changes"),
+        QStringLiteral("Wait for changes after a revision: returns every change (a history entry) with a revision "
+                       "greater than since_revision that matches key or prefix (and kind), oldest first, waiting up "
+                       "to timeout_seconds for the first one. Call again with since_revision set to the answer's "
+                       "'revision' to follow a live feed. compacted:true means history was trimmed past "
+                       "since_revision: re-read the state, then watch from 'revision'."),
+        QByteArray(kWatchInput), QByteArray(kWatchOutput), ToolAnnotations{true, false, true, false}, Scope::Read,
+        [changes, options](const protocol::CallContext &, const json::Value &a, protocol::ToolReply reply) {
+            store::ChangesQuery q;
+            q.key = strArg(a, "key");
+            q.prefix = strArg(a, "prefix");
+            if (!q.key.isEmpty() && !q.prefix.isEmpty())
+                return reply(argError({ErrorCode::InvalidArgument,
+                                       QStringLiteral("Give either 'key' or 'prefix', not both.")}));
+            q.kind = strArg(a, "kind");
+            if (q.kind.isEmpty())
+                q.kind = QStringLiteral("kv");
+            q.sinceRevision = intArg(a, "since_revision").value_or(0);
+            q.limit = 1000;
+            const double timeout = numArg(a, "timeout_seconds").value_or(kDefaultWatchSeconds);
+            const qint64 maxReply = options.maxReplyBytes;
+            changes->wait(q, int(timeout * 1000), [reply = std::move(reply), maxReply](Result<store::ChangesResult> res) {
+                if (!res)
+                    return reply(argError(res.error()));
+                // Stops early, with more:true, before the reply would pass the limit; the
+                // revision is then the last event's, to continue from.
+                json::Writer w(4096);
+                w.beginObject().key("events");
+                const EntriesWritten written = writeEntries(w, res->entries, maxReply);
+                const bool more = res->more || written.cut;
+                w.field("revision", more && written.count > 0 ? written.lastRevision : res->revision);
+                if (more)
+                    w.field("more", true);
+                if (res->compacted)
+                    w.field("compacted", true);
+                w.endObject();
+                reply(w.take());
+            });
+        }});
+    return r;
+
 }
 
 } // namespace sidecar::tools

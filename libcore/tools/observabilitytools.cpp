@@ -74,21 +74,10 @@ Result<void> registerObservabilityTools(protocol::ToolRegistry &registry, store:
                 // Stops early, with more:true, before the reply would pass the limit (continue
                 // with before_revision = the last entry's revision).
                 json::Writer w(4096);
-                w.beginObject().key("entries").beginArray();
-                bool more = res->more;
-                qint64 total = 0;
-                for (const store::HistoryEntry &e : res->entries) {
-                    const qint64 size = e.key.size() * 3 + (e.newValue ? e.newValue->size() : 0) +
-                                        (e.previousValue ? e.previousValue->size() : 0) + 256;
-                    if (total > 0 && w.size() + size > maxReply) {
-                        more = true;
-                        break;
-                    }
-                    writeHistoryEntry(w, e);
-                    ++total;
-                }
-                w.endArray().field("total", total);
-                if (more)
+                w.beginObject().key("entries");
+                const EntriesWritten written = writeEntries(w, res->entries, maxReply);
+                w.field("total", written.count);
+                if (res->more || written.cut)
                     w.field("more", true);
                 w.endObject();
                 reply(w.take());

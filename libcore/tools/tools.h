@@ -21,11 +21,16 @@ struct ToolOptions
     bool allowReset = false;
 };
 
-// Registers every tool of the contract, in the contract's order. `store` must outlive `registry`.
-Result<void> registerAllTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options);
+class ChangeFeed;
+
+// Registers every tool of the contract, in the contract's order. `store` and `feed` must
+// outlive `registry`.
+Result<void> registerAllTools(protocol::ToolRegistry &registry, store::Store &store, ChangeFeed &feed,
+                              const ToolOptions &options);
 
 // The groups, one file each.
-Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options);
+Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &store, ChangeFeed &feed,
+                             const ToolOptions &options);
 Result<void> registerWorkflowTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options);
 Result<void> registerLeaseTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options);
 Result<void> registerSessionTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options);

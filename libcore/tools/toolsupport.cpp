@@ -123,6 +123,25 @@ void writeHistoryEntry(json::Writer &w, const store::HistoryEntry &e)
     w.endObject();
 }
 
+EntriesWritten writeEntries(json::Writer &w, const std::vector<store::HistoryEntry> &entries, qint64 maxReply)
+{
+    EntriesWritten out;
+    w.beginArray();
+    for (const store::HistoryEntry &e : entries) {
+        const qint64 estimate = e.key.size() * 3 + (e.newValue ? e.newValue->size() : 0) +
+                                (e.previousValue ? e.previousValue->size() : 0) + 256;
+        if (out.count > 0 && w.size() + estimate > maxReply) {
+            out.cut = true;
+            break;
+        }
+        writeHistoryEntry(w, e);
+        ++out.count;
+        out.lastRevision = e.revision;
+    }
+    w.endArray();
+    return out;
+}
+
 void replyList(const protocol::ToolReply &reply, json::Writer &w, bool paged, qint64 maxReply)
 {
     if (!paged && w.size() > maxReply) {
@@ -134,9 +153,12 @@ void replyList(const protocol::ToolReply &reply, json::Writer &w, bool paged, qi
     reply(w.take());
 }
 
-Result<void> registerAllTools(protocol::ToolRegistry &registry, store::Store &store, const ToolOptions &options)
+Result<void> registerAllTools(protocol::ToolRegistry &registry, store::Store &store, ChangeFeed &feed,
+                              const ToolOptions &options)
 {
-    for (auto reg : {registerKvTools, registerWorkflowTools, registerLeaseTools, registerSessionTools,
+    if (auto r = registerKvTools(registry, store, feed, options); !r)
+        return r;
+    for (auto reg : {registerWorkflowTools, registerLeaseTools, registerSessionTools,
                      registerObservabilityTools}) {
         if (auto r = reg(registry, store, options); !r)
             return r;

@@ -53,6 +53,16 @@ Result<std::optional<store::LeaseGuard>> leaseGuardArg(const json::Value &args, 
 void writeRun(json::Writer &w, const store::WorkflowMeta &run);
 void writeHistoryEntry(json::Writer &w, const store::HistoryEntry &e);
 
+struct EntriesWritten
+{
+    qint64 count = 0;
+    std::int64_t lastRevision = 0;
+    bool cut = false; // stopped before the end to keep the reply under the limit
+};
+// Writes history entries as a JSON array, stopping before the reply would pass maxReply
+// (always at least one entry).
+EntriesWritten writeEntries(json::Writer &w, const std::vector<store::HistoryEntry> &entries, qint64 maxReply);
+
 // A Store callback that answers `reply` with format(value), or with the Store's error.
 template<class T, class Format>
 store::Callback<T> answer(protocol::ToolReply reply, Format format)
