@@ -119,7 +119,9 @@ int Daemon::start()
     m_session = std::make_unique<protocol::McpServerSession>(*m_registry, protocol::ServerInfo{});
     const qint64 maxRequest = m_config.maxValueBytes + (qint64(1) << 20); // TOOLS.md: the value limit plus 1 MiB
     m_session->setMaxRequestBytes(maxRequest);
+    m_session->setMaxReplyBytes(m_config.maxReplyBytes);
     m_stdio = std::make_unique<transport::StdioTransport>(*m_session, maxRequest);
+    connect(m_stdio.get(), &transport::StdioTransport::inputEnded, m_changeFeed.get(), &tools::ChangeFeed::shutdown);
     connect(m_stdio.get(), &transport::StdioTransport::finished, this, [this] { finish(0); });
     m_stdio->start();
     qCInfo(lcServer) << "serving MCP over stdio with" << m_registry->tools().size() << "tools";
@@ -148,12 +150,13 @@ void Daemon::finish(int exitCode)
     if (m_finished)
         return;
     m_finished = true;
-    if (m_stdio)
-        m_stdio->flush();
     if (m_store)
         m_store->close(); // finishes queued writes
-    if (m_stdio)
-        m_stdio->flush(); // answers of writes finished by close()
+    if (m_stdio) {
+        m_stdio->flush(); // every answer, those of writes finished by close() included
+        if (!m_stdio->drain(kShutdownGraceMs))
+            qCWarning(lcServer) << "stdout is not being read; leaving unwritten answers behind";
+    }
     qCInfo(lcServer) << "stopped";
     emit stopped(exitCode);
 }

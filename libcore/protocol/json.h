@@ -3,7 +3,7 @@
 // JSON for a protocol that must give values back exactly as they were sent.
 //
 // Why not QJsonDocument: it sorts object keys, keeps the last of duplicate keys silently and
-// rounds integers beyond 2^53 (../shared/docs/PLATFORM.md). Why not simdjson (Debian's 3.0.1):
+// rounds integers beyond 2^53 (docs/decisions.md). Why not simdjson (Debian's 3.0.1):
 // its DOM rejects integers beyond 64 bits and does not report duplicate keys, and its
 // on-demand API only validates what it is asked to visit. The contract needs all three
 // (order, duplicates reported, every number's text kept), so this is a small strict

@@ -263,9 +263,17 @@ void McpServerSession::handleToolCall(const QByteArray &id, const json::Value *p
 
     m_pending.insert(id);
     QPointer<McpServerSession> self(this);
-    tool->definition.handler(m_context, *args, [self, id, respond = std::move(respond)](Result<QByteArray> result) {
+    const qint64 maxReply = m_maxReplyBytes;
+    tool->definition.handler(m_context, *args, [self, id, respond = std::move(respond), maxReply,
+                                                name = tool->definition.name](Result<QByteArray> result) {
         if (!self)
             return;
+        if (result && result->size() > maxReply)
+            result = fail(ErrorCode::TooLarge, QStringLiteral("The result of %1 would be %2 bytes, over the reply "
+                                                              "limit of %3 bytes.")
+                                                   .arg(name)
+                                                   .arg(result->size())
+                                                   .arg(maxReply));
         const bool cancelled = self->m_cancelled.remove(id);
         if (!cancelled)
             respond(jsonrpc::response(id, result ? toolResult(*result) : toolError(result.error())));

@@ -49,6 +49,10 @@ public:
     void setCallContext(CallContext ctx) { m_context = std::move(ctx); }
     void setMethodHandler(MethodHandler handler) { m_extra = std::move(handler); }
     void setMaxRequestBytes(qint64 bytes) { m_maxRequestBytes = bytes; }
+    // A tool result (its structuredContent) over this size is answered as the tool error
+    // too_large instead (TOOLS.md: "A reply never exceeds SIDECAR_MAX_REPLY_BYTES"; the tools that
+    // list, page or watch stop early below it by themselves).
+    void setMaxReplyBytes(qint64 bytes) { m_maxReplyBytes = bytes; }
     // From now on, new requests are refused with -32603 (the server is shutting down); calls
     // already in flight still get their answers.
     void setClosing() { m_closing = true; }
@@ -82,6 +86,7 @@ private:
     MethodHandler m_extra;
     std::function<void(const QByteArray &)> m_sink;
     qint64 m_maxRequestBytes = 2 << 20;
+    qint64 m_maxReplyBytes = qint64(16) << 20;
     bool m_initialized = false;
     bool m_closing = false;
     QString m_protocolVersion;

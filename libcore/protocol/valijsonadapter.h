@@ -4,7 +4,7 @@
 // tree the request was parsed into (no conversion) and integers are read as 64-bit.
 // Debian's valijson 1.0 ships a Qt adapter, but it reads integers with QJsonValue::toInt()
 // (32-bit: 2147483648 is "not an integer") and would need a QJsonDocument that has already
-// lost key order and big-number text (../shared/docs/PLATFORM.md). This follows the shape of
+// lost key order and big-number text (docs/decisions.md). This follows the shape of
 // valijson's own adapters (adapters/qtjson_adapter.hpp): thin wrappers that BasicAdapter
 // turns into the full Adapter interface. Internal to libcore/protocol.
 

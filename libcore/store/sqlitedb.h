@@ -4,7 +4,7 @@
 // cache of prepared statements, a statement handle that always finish()es, and the mapping of
 // SQLite failures to the contract's error codes.
 //
-// Why a wrapper: QtSql's traps are easy to fall into (../shared/docs/PLATFORM.md): a query not
+// Why a wrapper: QtSql's traps are easy to fall into (docs/decisions.md): a query not
 // read to the end blocks COMMIT, std::int64_t (long) binds as TEXT, REAL may come back through
 // text with 15 digits, and QSqlQuery runs one statement at a time. Everything here exists to
 // make those mistakes impossible at the call sites.

@@ -6,7 +6,7 @@
 // Writes run inside the writer's open BEGIN IMMEDIATE transaction, each in its own SAVEPOINT,
 // through a WriteTxn that hands out revisions and writes history entries. Reads run inside a
 // read transaction on the reader's connection (one consistent snapshot per read). Semantics
-// are the contract's (../shared/contract/TOOLS.md); the comments here say only how.
+// are the contract's (docs/contract/TOOLS.md); the comments here say only how.
 //
 // Thread: every function runs on the thread that owns the connection it is given.
 

@@ -634,7 +634,9 @@ Result<WorkflowCheckpointResult> workflowCheckpoint(WriteTxn &t, const WorkflowC
         return w.take();
     };
     const std::optional<QString> agent = fenced ? m.agentId : args.agentId;
-    const std::optional<std::int64_t> fence = fenced ? m.fence : std::nullopt;
+    // A fence value or NULL (spelled as a QVariant: g++ 12 warns, falsely, that an optional
+    // built by ?: may be used uninitialised at -O2).
+    const QVariant fence = fenced && m.fence ? QVariant(qlonglong(*m.fence)) : QVariant();
     TRY_ASSIGN(rev, t.mutate("workflow", "checkpoint", m.runId, stepJson(args.output),
                              previous ? std::optional<QByteArray>(stepJson(*previous)) : std::nullopt, agent,
                              args.principal, now));

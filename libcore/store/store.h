@@ -9,7 +9,7 @@
 // the call itself. Callbacks run even on failure (with an Error) and on shutdown (pending
 // operations are finished, not dropped: see close()).
 //
-// Semantics are the contract's (../shared/contract/TOOLS.md). Every mutation takes the next
+// Semantics are the contract's (docs/contract/TOOLS.md). Every mutation takes the next
 // value of one store-wide, strictly increasing revision and writes one history entry in the
 // same atomic step. JSON values (`value`, `input`, `output`, `result`, `context`, history
 // values) travel as their compact JSON text, byte for byte as the client sent them.

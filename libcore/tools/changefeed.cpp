@@ -20,20 +20,27 @@ void ChangeFeed::wait(const store::ChangesQuery &query, int timeoutMs, store::Ca
     Waiter &w = m_waiters[id];
     w.query = query;
     w.done = std::move(done);
-    if (!m_closed) {
-        w.deadline = new QTimer(this);
-        w.deadline->setSingleShot(true);
-        connect(w.deadline, &QTimer::timeout, this, [this, id] {
-            auto it = m_waiters.find(id);
-            if (it == m_waiters.end())
-                return;
-            store::ChangesResult empty;
-            empty.revision = std::max(it->knownRevision, m_lastRevision);
-            finish(id, std::move(empty));
-        });
-        w.deadline->start(timeoutMs);
-    }
+    w.timeoutMs = timeoutMs;
+    // The deadline starts once the first read found nothing: a read is never cut short.
     poll(id);
+}
+
+void ChangeFeed::startDeadline(quint64 id)
+{
+    auto it = m_waiters.find(id);
+    if (it == m_waiters.end() || it->deadline)
+        return;
+    it->deadline = new QTimer(this);
+    it->deadline->setSingleShot(true);
+    connect(it->deadline, &QTimer::timeout, this, [this, id] {
+        auto w = m_waiters.find(id);
+        if (w == m_waiters.end())
+            return;
+        store::ChangesResult empty;
+        empty.revision = std::max(w->knownRevision, m_lastRevision);
+        finish(id, std::move(empty));
+    });
+    it->deadline->start(it->timeoutMs);
 }
 
 void ChangeFeed::shutdown()
@@ -89,11 +96,12 @@ void ChangeFeed::poll(quint64 id)
             done(tl::unexpected(result.error()));
             return;
         }
-        if (!result->entries.empty() || result->compacted || self->m_closed) {
+        if (!result->entries.empty() || result->compacted || self->m_closed || w->timeoutMs <= 0) {
             self->finish(id, std::move(*result));
             return;
         }
         w->knownRevision = result->revision;
+        self->startDeadline(id);
         // A commit announced while this read ran (or before the wait began) may not be in it.
         if (w->again || self->m_lastRevision > w->knownRevision)
             self->poll(id);

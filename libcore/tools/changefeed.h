@@ -40,7 +40,8 @@ private:
     {
         store::ChangesQuery query;
         store::Callback<store::ChangesResult> done;
-        QTimer *deadline = nullptr;
+        int timeoutMs = 0;
+        QTimer *deadline = nullptr; // started after the first read found nothing
         std::int64_t knownRevision = 0; // the store's revision at the last read
         bool reading = false;           // a read is in flight
         bool again = false;             // a commit arrived during that read
@@ -48,6 +49,7 @@ private:
 
     void onChanged(qint64 revision);
     void poll(quint64 id);
+    void startDeadline(quint64 id);
     void finish(quint64 id, store::ChangesResult result);
 
     store::Store &m_store;

@@ -1,6 +1,6 @@
 #pragma once
 
-// The contract's tools (../shared/contract/TOOLS.md, groups 1-5), each defined once: name,
+// The contract's tools (docs/contract/TOOLS.md, groups 1-5), each defined once: name,
 // description for a model, input and output schema, annotations, scope and a handler that
 // turns arguments into a Store call and the Store's answer into the result object.
 // Thread: handlers run on the session's thread and answer there (the Store guarantees it).

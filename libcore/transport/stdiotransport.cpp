@@ -24,6 +24,16 @@ StdioTransport::StdioTransport(protocol::McpServerSession &session, qint64 maxLi
     connect(&m_session, &protocol::McpServerSession::drained, this, &StdioTransport::maybeFinish);
 }
 
+namespace {
+
+// Answers not yet written beyond which the reader stops reading requests.
+constexpr qint64 kMaxBacklogBytes = 64 << 20;
+// How long the destructor waits for the writer before leaving it blocked (a host that stopped
+// reading): the process is ending then, and a thread blocked in write(2) ends with it.
+constexpr int kWriterExitWaitMs = 2000;
+
+} // namespace
+
 StdioTransport::~StdioTransport()
 {
     m_stopReading = true;
@@ -36,12 +46,25 @@ StdioTransport::~StdioTransport()
             ::close(fd);
     }
     flush();
+    const bool drained = drain(kWriterExitWaitMs);
+    {
+        std::lock_guard lock(m_outMutex);
+        m_stopWriting = true;
+    }
+    m_outReady.notify_all();
+    if (m_writer.joinable()) {
+        if (drained)
+            m_writer.join();
+        else
+            m_writer.detach(); // blocked in write(2) on a host that stopped reading
+    }
 }
 
 void StdioTransport::start()
 {
     if (::pipe2(m_wakeFds, O_CLOEXEC) != 0)
         qCWarning(lcStdio) << "pipe2 failed:" << strerror(errno);
+    m_writer = std::thread([this] { writeLoop(); });
     m_reader = std::thread([this] { readLoop(); });
 }
 
@@ -66,6 +89,13 @@ void StdioTransport::readLoop()
             return;
         pollfd fds[2] = {{m_inFd, POLLIN, 0}, {m_wakeFds[0], POLLIN, 0}};
         const int nfds = m_wakeFds[0] >= 0 ? 2 : 1;
+        // Back-pressure: while the host is not reading answers, do not read more requests.
+        if (m_backlog.load() > kMaxBacklogBytes) {
+            fds[0].events = 0;
+            if (::poll(fds, nfds, 20) < 0 && errno != EINTR)
+                break;
+            continue;
+        }
         if (::poll(fds, nfds, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -154,6 +184,7 @@ void StdioTransport::onEndOfInput()
     if (m_inputEnded)
         return;
     m_inputEnded = true;
+    emit inputEnded();
     maybeFinish();
 }
 
@@ -179,25 +210,68 @@ void StdioTransport::queue(const QByteArray &message)
 void StdioTransport::flush()
 {
     m_flushScheduled = false;
-    const char *p = m_outBuffer.constData();
-    qsizetype left = m_outBuffer.size();
-    while (left > 0) {
-        const ssize_t n = ::write(m_outFd, p, std::size_t(left));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                pollfd pfd{m_outFd, POLLOUT, 0};
-                ::poll(&pfd, 1, 1000);
-                continue;
-            }
-            qCWarning(lcStdio) << "writing stdout failed:" << strerror(errno);
-            break;
-        }
-        p += n;
-        left -= n;
+    if (m_outBuffer.isEmpty())
+        return;
+    m_backlog += m_outBuffer.size();
+    {
+        std::lock_guard lock(m_outMutex);
+        m_handedOver.append(m_outBuffer);
     }
     m_outBuffer.clear();
+    m_outReady.notify_one();
+}
+
+bool StdioTransport::drain(int timeoutMs)
+{
+    std::unique_lock lock(m_outMutex);
+    if (!m_writer.joinable())
+        return m_handedOver.isEmpty();
+    return m_outDrained.wait_for(lock, std::chrono::milliseconds(timeoutMs),
+                                 [this] { return m_handedOver.isEmpty() && !m_writing; });
+}
+
+// Writer thread: writes what the transport's thread handed over, blocking as long as it takes.
+void StdioTransport::writeLoop()
+{
+    std::unique_lock lock(m_outMutex);
+    for (;;) {
+        m_outReady.wait(lock, [this] { return m_stopWriting || !m_handedOver.isEmpty(); });
+        if (m_handedOver.isEmpty()) {
+            if (m_stopWriting)
+                return;
+            continue;
+        }
+        QByteArray chunk;
+        chunk.swap(m_handedOver);
+        m_writing = true;
+        lock.unlock();
+        const char *p = chunk.constData();
+        qsizetype left = chunk.size();
+        bool failed = false;
+        while (left > 0) {
+            const ssize_t n = ::write(m_outFd, p, std::size_t(left));
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN) {
+                    pollfd pfd{m_outFd, POLLOUT, 0};
+                    ::poll(&pfd, 1, 1000);
+                    continue;
+                }
+                failed = true;
+                break;
+            }
+            p += n;
+            left -= n;
+        }
+        if (failed)
+            qCWarning(lcStdio) << "writing stdout failed:" << strerror(errno);
+        m_backlog -= chunk.size();
+        lock.lock();
+        m_writing = false;
+        if (m_handedOver.isEmpty())
+            m_outDrained.notify_all();
+    }
 }
 
 } // namespace sidecar::transport

@@ -6,8 +6,10 @@
 // once, and answers leave as they come, out of order, each with its id.
 //
 // Threads: a reader thread blocks in read(2) on the input, splits lines and posts them in
-// batches to the transport's thread, where the session runs. Writes happen on the transport's
-// thread; answers produced in one event-loop pass leave in one write(2).
+// batches to the transport's thread, where the session runs. Answers produced in one event-loop
+// pass are handed together to a writer thread, which blocks in write(2) so that the event loop
+// never does: a host that stops reading cannot stop the server from handling signals. When the
+// unwritten answers pass a cap, the reader stops reading (back-pressure) until they drain.
 // A line longer than the limit is skipped (never buffered whole) and answered with an error.
 // At end of input the transport waits until every call has been answered, flushes, and emits
 // finished().
@@ -16,7 +18,9 @@
 #include <QObject>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 namespace sidecar::protocol {
@@ -36,10 +40,14 @@ public:
     void start();
     // Stops reading (a shutdown): behaves as if input ended now.
     void stop();
-    // Writes everything queued so far.
+    // Hands everything queued so far to the writer thread.
     void flush();
+    // Waits up to timeoutMs until the writer has written everything handed to it.
+    bool drain(int timeoutMs);
 
 signals:
+    // No more requests will come (end of input, or stop()): long waits should end now.
+    void inputEnded();
     // Input ended (or stop() was called), every call was answered and flushed.
     void finished();
 
@@ -50,6 +58,7 @@ private:
     void maybeFinish();
     void queue(const QByteArray &message);
     void readLoop();
+    void writeLoop();
 
     protocol::McpServerSession &m_session;
     const qint64 m_maxLineBytes;
@@ -62,6 +71,16 @@ private:
     std::atomic<bool> m_stopReading{false};
     std::thread m_reader;
     int m_wakeFds[2] = {-1, -1}; // a pipe that interrupts the reader's poll() on stop()
+
+    // Shared with the writer thread, guarded by m_outMutex.
+    std::mutex m_outMutex;
+    std::condition_variable m_outReady;   // data handed over, or stopping
+    std::condition_variable m_outDrained; // everything handed over was written
+    QByteArray m_handedOver;
+    bool m_writing = false;
+    bool m_stopWriting = false;
+    std::atomic<qint64> m_backlog{0}; // bytes handed over and not yet written
+    std::thread m_writer;
 };
 
 } // namespace sidecar::transport
