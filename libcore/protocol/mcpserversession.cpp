@@ -199,6 +199,11 @@ void McpServerSession::handleInitialize(const QByteArray &id, const json::Value 
                                        QStringLiteral("Invalid params: initialize needs \"protocolVersion\"")));
         return;
     }
+    if (!m_protocolVersion.isEmpty()) {
+        respond(jsonrpc::errorResponse(id, jsonrpc::InvalidRequest,
+                                       QStringLiteral("Invalid Request: the session is already initialized")));
+        return;
+    }
     // Lifecycle, "Version negotiation": answer the client's version when supported, else our latest.
     const QString asked = requested->toQString();
     m_protocolVersion = supportedVersions().contains(asked) ? asked : supportedVersions().first();

@@ -36,8 +36,10 @@ void ChangeFeed::startDeadline(quint64 id)
         auto w = m_waiters.find(id);
         if (w == m_waiters.end())
             return;
+        // Only up to the last completed read is it known that nothing matched: a commit
+        // announced since may hold an event this waiter has not seen.
         store::ChangesResult empty;
-        empty.revision = std::max(w->knownRevision, m_lastRevision);
+        empty.revision = w->knownRevision;
         finish(id, std::move(empty));
     });
     it->deadline->start(it->timeoutMs);
@@ -52,7 +54,7 @@ void ChangeFeed::shutdown()
         if (it == m_waiters.end())
             continue;
         store::ChangesResult empty;
-        empty.revision = std::max(it->knownRevision, m_lastRevision);
+        empty.revision = it->knownRevision > 0 ? it->knownRevision : it->query.sinceRevision;
         finish(id, std::move(empty));
     }
 }

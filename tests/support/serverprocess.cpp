@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <utility>
 
 namespace sidecar::test {
 
@@ -120,6 +121,18 @@ std::optional<json::Document> ServerProcess::nextLine(int timeoutMs)
             return std::nullopt;
     }
     return json::parse(m_unclaimed.takeFirst());
+}
+
+bool ServerProcess::pump(int timeoutMs)
+{
+    const qsizetype before = m_unclaimed.size();
+    readSome(std::max(timeoutMs, 0));
+    return m_unclaimed.size() > before;
+}
+
+QList<QByteArray> ServerProcess::takeUnclaimed()
+{
+    return std::exchange(m_unclaimed, {});
 }
 
 void ServerProcess::closeInput()

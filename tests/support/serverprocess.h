@@ -38,6 +38,11 @@ public:
     QList<QByteArray> unclaimed() const { return m_unclaimed; }
     // Waits for the next line that is not an answer already claimed; used with null ids.
     std::optional<json::Document> nextLine(int timeoutMs = 30000);
+    // Sends queued input and collects whatever output arrives within timeoutMs, without
+    // claiming anything; false when nothing arrived. Lets a test drive several servers at once.
+    bool pump(int timeoutMs);
+    // Removes and returns every line received so far that was not claimed.
+    QList<QByteArray> takeUnclaimed();
 
     void closeInput();
     bool waitForExit(int timeoutMs = 30000);

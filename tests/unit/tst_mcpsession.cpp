@@ -49,6 +49,7 @@ private slots:
     void versionNegotiation_data();
     void versionNegotiation();
     void requestsBeforeInitialize();
+    void initializeOnlyOnce();
     void toolsList();
     void toolCallResultShape();
     void argumentNormalisation();
@@ -209,6 +210,15 @@ void TestMcpSession::versionNegotiation()
     QCOMPARE(result->find("serverInfo")->find("name")->toQString(), QStringLiteral("MCP State Sidecar"));
     QVERIFY(result->find("capabilities")->find("tools"));
     QCOMPARE(m_session->protocolVersion(), QString::fromLatin1(answered));
+}
+
+void TestMcpSession::initializeOnlyOnce()
+{
+    initialize("2025-11-25");
+    auto again = only(R"({"jsonrpc":"2.0","id":5,"method":"initialize","params":{"protocolVersion":"2025-03-26",
+                         "capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
+    QCOMPARE(rpcCode(again), -32600);
+    QCOMPARE(m_session->protocolVersion(), QStringLiteral("2025-11-25"));
 }
 
 void TestMcpSession::requestsBeforeInitialize()
