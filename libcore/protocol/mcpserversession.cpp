@@ -28,6 +28,13 @@ void McpServerSession::send(const QByteArray &message)
         m_sink(message);
 }
 
+void McpServerSession::sendNotification(const QString &method, const QByteArray &paramsJson)
+{
+    if (m_protocolVersion.isEmpty())
+        return;
+    send(jsonrpc::notification(method, paramsJson));
+}
+
 void McpServerSession::rejectOversized(qint64 size)
 {
     send(jsonrpc::errorResponse(jsonrpc::kNullId, jsonrpc::InvalidRequest,

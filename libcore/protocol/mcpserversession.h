@@ -62,6 +62,10 @@ public:
     // A message that was too large to read whole: answered with an error, id unknown.
     void rejectOversized(qint64 size);
 
+    // Sends a server-to-client notification (e.g. notifications/resources/updated) through the
+    // sink; dropped before the session is initialized.
+    void sendNotification(const QString &method, const QByteArray &paramsJson);
+
     bool initialized() const { return m_initialized; }
     QString protocolVersion() const { return m_protocolVersion; }
     // Requests answered later that have not been answered yet.
