@@ -2,6 +2,8 @@
 
 #include <QCoreApplication>
 #include <QFileInfo>
+#include <QHostAddress>
+#include <QHostInfo>
 #include <QTimer>
 
 #include <csignal>
@@ -14,6 +16,8 @@
 #include "store/sqlitestore.h"
 #include "tools/changefeed.h"
 #include "tools/tools.h"
+#include "transport/httpserver.h"
+#include "transport/mcphttpendpoint.h"
 #include "transport/stdiotransport.h"
 
 namespace sidecar::daemon {
@@ -36,6 +40,8 @@ Daemon::Daemon(Config config, QObject *parent) : QObject(parent), m_config(std::
 
 Daemon::~Daemon()
 {
+    m_endpoint.reset();
+    m_httpServer.reset();
     m_stdio.reset();
     m_session.reset();
     m_changeFeed.reset();
@@ -67,7 +73,7 @@ void Daemon::onSignal()
     if (::read(g_signalFds[0], &c, 1) != 1)
         return;
     if (c == SIGHUP) {
-        qCInfo(lcServer) << "SIGHUP: nothing to reload over stdio";
+        qCInfo(lcServer) << "SIGHUP: nothing to reload";
         return;
     }
     qCInfo(lcServer) << (c == SIGTERM ? "SIGTERM" : "SIGINT") << "received: shutting down";
@@ -112,12 +118,20 @@ int Daemon::start()
         return 1;
     }
 
-    if (m_config.transport != QLatin1String("stdio")) {
-        qCCritical(lcServer) << "transport" << m_config.transport << "is not available in this build";
-        return 2;
-    }
+    if (m_config.transport == QLatin1String("http"))
+        return startHttp();
+    return startStdio();
+}
+
+qint64 Daemon::maxRequestBytes() const
+{
+    return m_config.maxValueBytes + (qint64(1) << 20); // TOOLS.md: the value limit plus 1 MiB
+}
+
+int Daemon::startStdio()
+{
     m_session = std::make_unique<protocol::McpServerSession>(*m_registry, protocol::ServerInfo{});
-    const qint64 maxRequest = m_config.maxValueBytes + (qint64(1) << 20); // TOOLS.md: the value limit plus 1 MiB
+    const qint64 maxRequest = maxRequestBytes();
     m_session->setMaxRequestBytes(maxRequest);
     m_session->setMaxReplyBytes(m_config.maxReplyBytes);
     m_stdio = std::make_unique<transport::StdioTransport>(*m_session, maxRequest);
@@ -128,6 +142,71 @@ int Daemon::start()
     return 0;
 }
 
+int Daemon::startHttp()
+{
+    http::HttpServerOptions serverOptions;
+    serverOptions.maxHeaderBytes = m_config.httpMaxHeaderBytes;
+    serverOptions.maxBodyBytes = maxRequestBytes();
+    serverOptions.maxConnections = m_config.httpMaxConnections;
+    serverOptions.idleTimeoutMs = int(m_config.httpIdleTimeout * 1000);
+    serverOptions.headerTimeoutMs = int(m_config.httpHeaderTimeout * 1000);
+    serverOptions.listenBacklog = m_config.httpListenBacklog;
+    m_httpServer = std::make_unique<http::HttpServer>(serverOptions);
+
+    http::McpHttpOptions endpointOptions;
+    endpointOptions.allowedOrigins = m_config.allowedOrigins;
+    endpointOptions.sessionIdleTimeoutMs = int(std::min(m_config.sessionIdleTimeout * 1000, 2e9));
+    endpointOptions.maxRequestBytes = maxRequestBytes();
+    endpointOptions.maxReplyBytes = m_config.maxReplyBytes;
+    m_endpoint = std::make_unique<http::McpHttpEndpoint>(*m_registry, protocol::ServerInfo{}, endpointOptions);
+    addOperationalRoutes();
+    m_httpServer->setHandler([this](const http::HttpRequest &request, std::shared_ptr<http::HttpResponder> r) {
+        m_endpoint->handle(request, std::move(r));
+    });
+
+    QHostAddress address;
+    if (!address.setAddress(m_config.host)) {
+        const QHostInfo info = QHostInfo::fromName(m_config.host);
+        if (info.addresses().isEmpty()) {
+            qCCritical(lcServer).noquote() << "cannot resolve SIDECAR_HOST" << m_config.host;
+            return 2;
+        }
+        address = info.addresses().first();
+    }
+    if (!m_httpServer->listen(address, m_config.port)) {
+        qCCritical(lcServer).noquote() << "cannot listen on" << m_config.host << m_config.port << ":"
+                                       << m_httpServer->errorString();
+        return 1;
+    }
+    QString shown = address.toString();
+    if (address.protocol() == QAbstractSocket::IPv6Protocol)
+        shown = u'[' + shown + u']';
+    qCInfo(lcServer).noquote() << QStringLiteral("serving MCP at http://%1:%2/mcp with %3 tools")
+                                      .arg(shown)
+                                      .arg(m_httpServer->port())
+                                      .arg(m_registry->tools().size());
+    return 0;
+}
+
+void Daemon::addOperationalRoutes()
+{
+    auto json = [](http::HttpResponder &r, int status, const QByteArray &body) {
+        r.respond(status, {{QByteArrayLiteral("content-type"), QByteArrayLiteral("application/json")}}, body);
+    };
+    // Process alive.
+    m_endpoint->addRoute("/healthz", [json](const http::HttpRequest &, std::shared_ptr<http::HttpResponder> r) {
+        json(*r, 200, QByteArrayLiteral("{\"status\":\"ok\"}"));
+    });
+    // Backend reachable.
+    m_endpoint->addRoute("/readyz", [this, json](const http::HttpRequest &, std::shared_ptr<http::HttpResponder> r) {
+        m_store->health([r, json](Result<store::HealthInfo> health) {
+            const bool ready = health && health->status == QLatin1String("ok");
+            json(*r, ready ? 200 : 503,
+                 ready ? QByteArrayLiteral("{\"status\":\"ready\"}") : QByteArrayLiteral("{\"status\":\"unavailable\"}"));
+        });
+    });
+}
+
 void Daemon::shutdown()
 {
     if (m_stopping)
@@ -135,10 +214,22 @@ void Daemon::shutdown()
     m_stopping = true;
     if (m_changeFeed)
         m_changeFeed->shutdown(); // pending watches are answered at once
-    if (m_stdio)
+    if (m_stdio) {
         m_stdio->stop(); // finished() follows once every call in flight is answered
-    else
+    } else if (m_httpServer) {
+        m_httpServer->stopListening();
+        // Calls in flight finish (watches were just answered); then the sessions end.
+        auto poll = new QTimer(this);
+        connect(poll, &QTimer::timeout, this, [this, poll] {
+            if (m_endpoint->inFlight() > 0)
+                return;
+            poll->stop();
+            finish(0);
+        });
+        poll->start(20);
+    } else {
         finish(0);
+    }
     QTimer::singleShot(kShutdownGraceMs, this, [this] {
         qCWarning(lcServer) << "calls still in flight after" << kShutdownGraceMs << "ms; stopping anyway";
         finish(0);
@@ -150,6 +241,10 @@ void Daemon::finish(int exitCode)
     if (m_finished)
         return;
     m_finished = true;
+    if (m_endpoint)
+        m_endpoint->close();
+    if (m_httpServer)
+        m_httpServer->closeAll();
     if (m_store)
         m_store->close(); // finishes queued writes
     if (m_stdio) {

@@ -30,6 +30,10 @@ class ChangeFeed;
 namespace sidecar::transport {
 class StdioTransport;
 }
+namespace sidecar::http {
+class HttpServer;
+class McpHttpEndpoint;
+} // namespace sidecar::http
 
 namespace sidecar::daemon {
 
@@ -50,6 +54,10 @@ signals:
 
 private:
     void installSignalHandlers();
+    int startStdio();
+    int startHttp();
+    void addOperationalRoutes();
+    qint64 maxRequestBytes() const;
     void onSignal();
     void finish(int exitCode);
 
@@ -59,6 +67,8 @@ private:
     std::unique_ptr<protocol::ToolRegistry> m_registry;
     std::unique_ptr<protocol::McpServerSession> m_session;
     std::unique_ptr<transport::StdioTransport> m_stdio;
+    std::unique_ptr<http::HttpServer> m_httpServer;
+    std::unique_ptr<http::McpHttpEndpoint> m_endpoint;
     QSocketNotifier *m_signalNotifier = nullptr;
     bool m_stopping = false;
     bool m_finished = false;

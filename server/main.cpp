@@ -17,6 +17,10 @@ int main(int argc, char *argv[])
 
     QStringList args = QCoreApplication::arguments();
     const QString program = args.isEmpty() ? QStringLiteral("mcp-state-sidecar") : args.takeFirst().section(u'/', -1);
+    // mcp-state-sidecar-http is the HTTP daemon (as in the original package): HTTP unless a later
+    // flag says otherwise.
+    if (program.endsWith(QLatin1String("-http")))
+        args.prepend(QStringLiteral("--transport=http"));
     const auto outcome = sidecar::daemon::parseConfig(args, QProcessEnvironment::systemEnvironment(), program);
     if (!outcome.out.isEmpty())
         std::fputs(outcome.out.toLocal8Bit().constData(), stdout);

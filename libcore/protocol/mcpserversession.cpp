@@ -45,31 +45,36 @@ void McpServerSession::rejectOversized(qint64 size)
 
 void McpServerSession::handle(const QByteArray &text)
 {
+    handle(text, [this](const QByteArray &message) { send(message); });
+}
+
+bool McpServerSession::handle(const QByteArray &text, std::function<void(const QByteArray &)> reply)
+{
+    // Answers leave through `reply` only while the session lives.
+    auto out = [self = QPointer<McpServerSession>(this), reply = std::move(reply)](QByteArray message) {
+        if (self)
+            reply(message);
+    };
     json::ParseError error;
     auto doc = json::parse(text, &error);
     if (!doc) {
-        send(jsonrpc::errorResponse(jsonrpc::kNullId, jsonrpc::ParseError,
-                                    QStringLiteral("Parse error: %1 at offset %2")
-                                        .arg(QString::fromStdString(error.message))
-                                        .arg(error.offset)));
-        return;
+        out(jsonrpc::errorResponse(jsonrpc::kNullId, jsonrpc::ParseError,
+                                   QStringLiteral("Parse error: %1 at offset %2")
+                                       .arg(QString::fromStdString(error.message))
+                                       .arg(error.offset)));
+        return true;
     }
     json::Value &root = doc->root();
-    if (!root.isArray()) {
-        handleMessage(root, [self = QPointer<McpServerSession>(this)](QByteArray r) {
-            if (self)
-                self->send(r);
-        });
-        return;
-    }
+    if (!root.isArray())
+        return handleMessage(root, out);
     // Batches: only 2025-03-26 has them (MCP 2025-03-26, "Basic protocol"; removed in 2025-06-18).
     if (m_protocolVersion != QLatin1String("2025-03-26") || root.items().empty()) {
-        send(jsonrpc::errorResponse(jsonrpc::kNullId, jsonrpc::InvalidRequest,
-                                    root.items().empty()
-                                        ? QStringLiteral("Invalid Request: empty batch")
-                                        : QStringLiteral("Invalid Request: JSON-RPC batches are only accepted in "
-                                                         "sessions that negotiated protocol version 2025-03-26")));
-        return;
+        out(jsonrpc::errorResponse(jsonrpc::kNullId, jsonrpc::InvalidRequest,
+                                   root.items().empty()
+                                       ? QStringLiteral("Invalid Request: empty batch")
+                                       : QStringLiteral("Invalid Request: JSON-RPC batches are only accepted in "
+                                                        "sessions that negotiated protocol version 2025-03-26")));
+        return true;
     }
     struct Batch
     {
@@ -77,22 +82,25 @@ void McpServerSession::handle(const QByteArray &text)
         int outstanding = 1; // the dispatch loop itself
     };
     auto batch = std::make_shared<Batch>();
-    QPointer<McpServerSession> self(this);
-    auto complete = [self, batch]() {
-        if (--batch->outstanding != 0 || !self || batch->responses.isEmpty())
+    auto complete = [out, batch]() {
+        if (--batch->outstanding != 0 || batch->responses.isEmpty())
             return;
-        self->send('[' + batch->responses.join(',') + ']');
+        out('[' + batch->responses.join(',') + ']');
     };
+    int answering = 0;
     for (json::Value &message : root.items()) {
         ++batch->outstanding;
         const bool answers = handleMessage(message, [batch, complete](QByteArray r) {
             batch->responses.append(std::move(r));
             complete();
         });
-        if (!answers)
+        if (answers)
+            ++answering;
+        else
             complete();
     }
     complete();
+    return answering > 0;
 }
 
 bool McpServerSession::handleMessage(const json::Value &message, std::function<void(QByteArray)> respond)

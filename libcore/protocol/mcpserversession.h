@@ -57,8 +57,13 @@ public:
     // already in flight still get their answers.
     void setClosing() { m_closing = true; }
 
-    // Handles one incoming JSON-RPC text (a message or, for 2025-03-26 sessions, a batch).
+    // Handles one incoming JSON-RPC text (a message or, for 2025-03-26 sessions, a batch);
+    // answers go to the sink.
     void handle(const QByteArray &text);
+    // The same, with the answers to this text going to `reply` (once, now or later: a batch is
+    // answered as one array). Returns false when no answer will come (only notifications or
+    // responses), as HTTP needs to know to answer 202 at once.
+    bool handle(const QByteArray &text, std::function<void(const QByteArray &)> reply);
     // A message that was too large to read whole: answered with an error, id unknown.
     void rejectOversized(qint64 size);
 

@@ -1,0 +1,400 @@
+#include "mcphttpendpoint.h"
+
+#include <QHostAddress>
+#include <QLoggingCategory>
+#include <QRandomGenerator>
+#include <QUrl>
+
+#include "protocol/json.h"
+
+Q_LOGGING_CATEGORY(lcMcpHttp, "sidecar.mcphttp")
+
+namespace sidecar::http {
+
+namespace {
+
+const QByteArray kJson = QByteArrayLiteral("application/json");
+const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
+const QByteArray kSessionHeader = QByteArrayLiteral("mcp-session-id");
+
+// A JSON-RPC error about the request itself (parse error, invalid request, refused batch) has a
+// null id: over HTTP it is a 400 (TOOLS.md, "Transports").
+bool isRequestLevelError(const QByteArray &message)
+{
+    return message.startsWith("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\"");
+}
+
+QByteArray errorBody(const QString &message)
+{
+    json::Writer w(96);
+    w.beginObject().key("error").beginObject().field("message", message).endObject().endObject();
+    return w.take();
+}
+
+void refuse(HttpResponder &responder, int status, const QString &message, HttpHeaders headers = {})
+{
+    headers.append({QByteArrayLiteral("content-type"), kJson});
+    responder.respond(status, headers, errorBody(message));
+}
+
+QByteArray newSessionId()
+{
+    quint64 words[2];
+    QRandomGenerator::system()->fillRange(words, 2);
+    return QByteArray(reinterpret_cast<const char *>(words), sizeof words).toHex();
+}
+
+// "scheme://host[:port]" in lower case without a default port; empty when not an origin.
+QString normaliseOrigin(QByteArrayView origin)
+{
+    const QUrl url(QString::fromLatin1(origin));
+    if (!url.isValid() || url.scheme().isEmpty() || url.host().isEmpty())
+        return {};
+    const QString scheme = url.scheme().toLower();
+    const int port = url.port(-1);
+    const bool defaultPort = port < 0 || (scheme == QLatin1String("http") && port == 80) ||
+                             (scheme == QLatin1String("https") && port == 443);
+    QString host = url.host().toLower();
+    if (host.contains(u':'))
+        host = u'[' + host + u']';
+    QString out = scheme + QStringLiteral("://") + host;
+    if (!defaultPort)
+        out += u':' + QString::number(port);
+    return out;
+}
+
+bool isLocalHost(const QString &host)
+{
+    if (host == QLatin1String("localhost") || host.endsWith(QLatin1String(".localhost")))
+        return true;
+    QHostAddress address;
+    return address.setAddress(host) && address.isLoopback();
+}
+
+} // namespace
+
+struct McpHttpEndpoint::Session
+{
+    QByteArray id;
+    std::unique_ptr<protocol::McpServerSession> mcp;
+    QElapsedTimer lastActive;
+    int inFlight = 0;                       // POSTs waiting for their answers
+    std::shared_ptr<HttpResponder> stream;  // the GET stream, when open
+    std::deque<Event> replay;               // the newest events, for Last-Event-ID
+    qint64 nextSeq = 1;
+    qint64 sentUpTo = 0;                    // the last event written to a GET stream
+};
+
+McpHttpEndpoint::McpHttpEndpoint(const protocol::ToolRegistry &registry, protocol::ServerInfo info,
+                                 McpHttpOptions options, QObject *parent)
+    : QObject(parent), m_registry(registry), m_info(std::move(info)), m_options(std::move(options))
+{
+    connect(&m_reaper, &QTimer::timeout, this, &McpHttpEndpoint::reap);
+    m_reaper.start(std::clamp(m_options.sessionIdleTimeoutMs / 4, 50, 60000));
+    connect(&m_keepAlive, &QTimer::timeout, this, &McpHttpEndpoint::keepAlive);
+    m_keepAlive.start(m_options.keepAliveMs);
+}
+
+McpHttpEndpoint::~McpHttpEndpoint()
+{
+    close();
+}
+
+void McpHttpEndpoint::addRoute(const QByteArray &path, Route route, bool needsAuth)
+{
+    m_routes.insert(path, RouteEntry{std::move(route), needsAuth});
+}
+
+bool McpHttpEndpoint::originAllowed(QByteArrayView origin) const
+{
+    if (origin.isEmpty())
+        return true; // not a browser
+    const QString normalised = normaliseOrigin(origin);
+    if (normalised.isEmpty())
+        return false;
+    if (m_options.allowedOrigins.isEmpty())
+        return isLocalHost(QUrl(normalised).host());
+    return m_options.allowedOrigins.contains(normalised) || m_options.allowedOrigins.contains(QStringLiteral("*"));
+}
+
+void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+{
+    if (m_closed) {
+        refuse(*responder, 503, QStringLiteral("The server is shutting down."));
+        return;
+    }
+    std::optional<protocol::CallContext> context = protocol::CallContext{};
+    const bool isMcp = request.path == m_options.path;
+    const auto route = m_routes.constFind(request.path);
+    if (!isMcp && route == m_routes.constEnd()) {
+        refuse(*responder, 404, QStringLiteral("Not found."));
+        return;
+    }
+    // Transports, "Security warning": validate Origin to stop DNS rebinding.
+    if (isMcp && !originAllowed(request.header("origin"))) {
+        refuse(*responder, 403, QStringLiteral("Origin not allowed."));
+        return;
+    }
+    if (m_authenticate && (isMcp || route->needsAuth)) {
+        const QByteArray authorization = request.header("authorization");
+        context = m_authenticate(authorization);
+        if (!context) {
+            QByteArray challenge = QByteArrayLiteral("Bearer realm=\"mcp-state-sidecar\"");
+            if (!authorization.isEmpty())
+                challenge += QByteArrayLiteral(", error=\"invalid_token\"");
+            refuse(*responder, 401, QStringLiteral("A valid bearer token is required."),
+                   {{QByteArrayLiteral("www-authenticate"), challenge}});
+            return;
+        }
+    }
+    if (!isMcp) {
+        if (request.method != "GET" && request.method != "HEAD") {
+            refuse(*responder, 405, QStringLiteral("Method not allowed."),
+                   {{QByteArrayLiteral("allow"), QByteArrayLiteral("GET, HEAD")}});
+            return;
+        }
+        route->route(request, std::move(responder));
+        return;
+    }
+    if (request.method == "POST")
+        handlePost(request, std::move(responder), *context);
+    else if (request.method == "GET")
+        handleGet(request, std::move(responder));
+    else if (request.method == "DELETE")
+        handleDelete(request, std::move(responder));
+    else
+        refuse(*responder, 405, QStringLiteral("Method not allowed."),
+               {{QByteArrayLiteral("allow"), QByteArrayLiteral("GET, POST, DELETE")}});
+}
+
+McpHttpEndpoint::Session *McpHttpEndpoint::sessionFor(const HttpRequest &request,
+                                                      const std::shared_ptr<HttpResponder> &responder)
+{
+    const QByteArray id = request.header(kSessionHeader);
+    if (id.isEmpty()) {
+        refuse(*responder, 400, QStringLiteral("The Mcp-Session-Id header is required."));
+        return nullptr;
+    }
+    const auto it = m_sessions.constFind(id);
+    if (it == m_sessions.constEnd()) {
+        refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
+        return nullptr;
+    }
+    // Transports, "Protocol version header": absent means 2025-03-26; unsupported is a 400.
+    const QByteArray version = request.header("mcp-protocol-version");
+    if (!version.isEmpty() &&
+        !protocol::McpServerSession::supportedVersions().contains(QString::fromLatin1(version))) {
+        refuse(*responder, 400, QStringLiteral("Unsupported MCP-Protocol-Version: %1").arg(QString::fromLatin1(version)));
+        return nullptr;
+    }
+    Session *session = it->get();
+    session->lastActive.restart();
+    return session;
+}
+
+McpHttpEndpoint::Session *McpHttpEndpoint::createSession()
+{
+    auto session = std::make_shared<Session>();
+    session->id = newSessionId();
+    session->mcp = std::make_unique<protocol::McpServerSession>(m_registry, m_info);
+    session->mcp->setMaxRequestBytes(m_options.maxRequestBytes);
+    session->mcp->setMaxReplyBytes(m_options.maxReplyBytes);
+    session->lastActive.start();
+    const QByteArray id = session->id;
+    session->mcp->setSink([this, id](const QByteArray &message) {
+        const auto it = m_sessions.constFind(id);
+        if (it != m_sessions.constEnd())
+            pushEvent(**it, message);
+    });
+    if (m_sessionHook)
+        m_sessionHook(*session->mcp);
+    Session *raw = session.get();
+    m_sessions.insert(id, std::move(session));
+    return raw;
+}
+
+void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                                 const protocol::CallContext &context)
+{
+    const QByteArray accept = request.header("accept");
+    const bool acceptsJson = accept.isEmpty() || accept.contains(kJson) || accept.contains("*/*") ||
+                             accept.contains("application/*");
+    const bool acceptsStream = accept.contains(kEventStream);
+    if (!acceptsJson && !acceptsStream) {
+        refuse(*responder, 406, QStringLiteral("Accept application/json or text/event-stream."));
+        return;
+    }
+    const QByteArray contentType = request.header("content-type");
+    if (!contentType.isEmpty() && !contentType.contains(kJson)) {
+        refuse(*responder, 415, QStringLiteral("The body must be application/json."));
+        return;
+    }
+
+    Session *session = nullptr;
+    bool created = false;
+    if (request.header(kSessionHeader).isEmpty()) {
+        // Only initialize may come without a session.
+        auto doc = json::parse(request.body);
+        const json::Value *method = doc && doc->root().isObject() ? doc->root().find("method") : nullptr;
+        if (!method || !method->isString() || method->text() != "initialize") {
+            refuse(*responder, 400, QStringLiteral("The Mcp-Session-Id header is required."));
+            return;
+        }
+        session = createSession();
+        created = true;
+    } else {
+        session = sessionFor(request, responder);
+        if (!session)
+            return;
+    }
+
+    HttpHeaders headers{{QByteArrayLiteral("content-type"), acceptsJson ? kJson : kEventStream}};
+    if (created)
+        headers.append({QByteArrayLiteral("mcp-session-id"), session->id});
+    if (!acceptsJson)
+        headers.append({QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache")});
+
+    session->mcp->setCallContext(context);
+    ++session->inFlight;
+    std::weak_ptr<Session> weak = m_sessions.value(session->id);
+    const bool answers = session->mcp->handle(request.body, [weak, responder, headers, acceptsJson](const QByteArray &message) {
+        if (auto s = weak.lock()) {
+            --s->inFlight;
+            s->lastActive.restart();
+        }
+        const int status = isRequestLevelError(message) ? 400 : 200;
+        if (acceptsJson || status != 200) {
+            HttpHeaders h = headers;
+            h[0].second = kJson;
+            responder->respond(status, h, message);
+            return;
+        }
+        responder->beginStream(200, headers);
+        responder->write("event: message\ndata: " + message + "\n\n");
+        responder->end();
+    });
+    if (!answers) {
+        --session->inFlight;
+        HttpHeaders h;
+        if (created)
+            h.append({QByteArrayLiteral("mcp-session-id"), session->id});
+        responder->respond(202, h, {});
+    }
+    if (created && session->mcp->protocolVersion().isEmpty())
+        endSession(session->id); // initialize failed: no session to keep
+}
+
+void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+{
+    if (!request.header("accept").contains(kEventStream)) {
+        refuse(*responder, 406, QStringLiteral("GET opens an event stream: Accept text/event-stream."));
+        return;
+    }
+    Session *session = sessionFor(request, responder);
+    if (!session)
+        return;
+    if (session->stream && session->stream->isOpen())
+        session->stream->end(); // one stream per session: the newest wins
+    session->stream = responder;
+    responder->beginStream(200, {{QByteArrayLiteral("content-type"), kEventStream},
+                                 {QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache")}});
+    // Resumability: replay what the client missed on this stream.
+    qint64 from = session->sentUpTo;
+    const QByteArray lastEventId = request.header("last-event-id");
+    if (!lastEventId.isEmpty()) {
+        bool ok = false;
+        const qint64 last = lastEventId.toLongLong(&ok);
+        if (ok)
+            from = last;
+    }
+    QByteArray backlog;
+    for (const Event &e : session->replay) {
+        if (e.seq > from) {
+            backlog += "id: " + QByteArray::number(e.seq) + "\nevent: message\ndata: " + e.data + "\n\n";
+            session->sentUpTo = std::max(session->sentUpTo, e.seq);
+        }
+    }
+    if (!backlog.isEmpty())
+        responder->write(backlog);
+    const QByteArray id = session->id;
+    connect(responder.get(), &HttpResponder::disconnected, this, [this, id, raw = responder.get()] {
+        const auto it = m_sessions.constFind(id);
+        if (it != m_sessions.constEnd() && (*it)->stream.get() == raw) {
+            (*it)->stream.reset();
+            (*it)->lastActive.restart();
+        }
+    });
+}
+
+void McpHttpEndpoint::handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+{
+    Session *session = sessionFor(request, responder);
+    if (!session)
+        return;
+    endSession(session->id);
+    responder->respond(204, {}, {});
+}
+
+void McpHttpEndpoint::pushEvent(Session &session, const QByteArray &message)
+{
+    const qint64 seq = session.nextSeq++;
+    session.replay.push_back(Event{seq, message});
+    while (int(session.replay.size()) > m_options.replayEvents)
+        session.replay.pop_front();
+    if (!session.stream || !session.stream->isOpen())
+        return;
+    if (session.stream->write("id: " + QByteArray::number(seq) + "\nevent: message\ndata: " + message + "\n\n"))
+        session.sentUpTo = seq;
+    else
+        session.stream.reset(); // cut off (gone, or not reading): it may reconnect with Last-Event-ID
+}
+
+void McpHttpEndpoint::endSession(const QByteArray &id)
+{
+    auto session = m_sessions.take(id);
+    if (!session)
+        return;
+    if (session->stream && session->stream->isOpen())
+        session->stream->end();
+    qCDebug(lcMcpHttp) << "session ended";
+}
+
+void McpHttpEndpoint::reap()
+{
+    QList<QByteArray> idle;
+    for (const auto &session : std::as_const(m_sessions)) {
+        const bool listening = session->stream && session->stream->isOpen();
+        if (!listening && session->inFlight == 0 && session->lastActive.elapsed() > m_options.sessionIdleTimeoutMs)
+            idle.append(session->id);
+    }
+    for (const QByteArray &id : idle) {
+        qCInfo(lcMcpHttp) << "reaping a session idle for more than" << m_options.sessionIdleTimeoutMs << "ms";
+        endSession(id);
+    }
+}
+
+void McpHttpEndpoint::keepAlive()
+{
+    for (const auto &session : std::as_const(m_sessions)) {
+        if (session->stream && session->stream->isOpen() && !session->stream->write(QByteArrayLiteral(": keep-alive\n\n")))
+            session->stream.reset();
+    }
+}
+
+int McpHttpEndpoint::inFlight() const
+{
+    int n = 0;
+    for (const auto &session : m_sessions)
+        n += session->inFlight;
+    return n;
+}
+
+void McpHttpEndpoint::close()
+{
+    m_closed = true;
+    const auto ids = m_sessions.keys();
+    for (const QByteArray &id : ids)
+        endSession(id);
+}
+
+} // namespace sidecar::http

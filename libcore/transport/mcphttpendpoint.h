@@ -1,0 +1,120 @@
+#pragma once
+
+// MCP's Streamable HTTP transport (MCP 2025-11-25, "Transports: Streamable HTTP") at one path,
+// on top of the project's HTTP server, plus the small routes beside it (/healthz, ...).
+//
+// POST carries one JSON-RPC message (or, for 2025-03-26 sessions, a batch): notifications and
+// responses get 202 with no body; requests get their answer as one application/json response
+// when the client accepts it, else as a text/event-stream that carries the answer and ends.
+// `initialize` without a session creates one and returns its `Mcp-Session-Id` (128 random bits,
+// hex); every later request must carry it: 400 when missing, 404 when unknown or ended.
+// `MCP-Protocol-Version` must be a supported version (400 otherwise; absent means 2025-03-26, as
+// the spec says). GET opens the session's stream for server-to-client messages (resource
+// updates); every event has an id, and a client that reconnects with `Last-Event-ID` gets what it
+// missed (a bounded replay buffer per session). DELETE ends the session. Other methods: 405 with
+// `Allow`. A browser `Origin` not in the allowed list (localhost origins by default) is 403 before
+// anything else; with an authenticator, a request without a valid bearer token is 401 with
+// `WWW-Authenticate`, and the token's scope and name apply to that request's calls.
+//
+// Sessions idle longer than sessionIdleTimeoutMs (no request, no call in flight, no open stream)
+// are reaped. A session's answers never outlive it: replies to a reaped or deleted session are
+// dropped by the session itself (QPointer).
+//
+// Thread: the HTTP server's thread (the main thread). Ownership: owns its sessions.
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+#include <QStringList>
+#include <QTimer>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "protocol/mcpserversession.h"
+#include "protocol/toolregistry.h"
+#include "transport/httpserver.h"
+
+namespace sidecar::http {
+
+struct McpHttpOptions
+{
+    QByteArray path = "/mcp";
+    QStringList allowedOrigins; // normalised "scheme://host[:port]"; empty: localhost origins only
+    int sessionIdleTimeoutMs = 3600 * 1000;
+    qint64 maxRequestBytes = qint64(2) << 20;
+    qint64 maxReplyBytes = qint64(16) << 20;
+    int replayEvents = 1000; // events kept per session for Last-Event-ID
+    int keepAliveMs = 15000; // an SSE comment this often on open streams
+};
+
+class McpHttpEndpoint : public QObject
+{
+    Q_OBJECT
+public:
+    using Authenticator = std::function<std::optional<protocol::CallContext>(QByteArrayView authorization)>;
+    using SessionHook = std::function<void(protocol::McpServerSession &)>;
+    using Route = std::function<void(const HttpRequest &, std::shared_ptr<HttpResponder>)>;
+
+    McpHttpEndpoint(const protocol::ToolRegistry &registry, protocol::ServerInfo info, McpHttpOptions options,
+                    QObject *parent = nullptr);
+    ~McpHttpEndpoint() override;
+
+    // Without one, every caller has every scope (loopback without tokens).
+    void setAuthenticator(Authenticator authenticator) { m_authenticate = std::move(authenticator); }
+    // Called for each new session (e.g. to attach resources).
+    void setSessionHook(SessionHook hook) { m_sessionHook = std::move(hook); }
+    // A GET-only route beside the MCP path (/healthz, /readyz, /metrics).
+    void addRoute(const QByteArray &path, Route route, bool needsAuth = false);
+
+    // The HttpServer's handler.
+    void handle(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
+
+    int sessionCount() const { return int(m_sessions.size()); }
+    // POSTs whose answers have not been sent yet, over every session.
+    int inFlight() const;
+    // Shutdown: refuse new requests (503), end every stream and session.
+    void close();
+
+    // True when `origin` may call this server (an absent Origin always may).
+    bool originAllowed(QByteArrayView origin) const;
+
+private:
+    struct Session;
+    struct Event
+    {
+        qint64 seq;
+        QByteArray data;
+    };
+
+    void handlePost(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                    const protocol::CallContext &context);
+    void handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
+    void handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
+    Session *sessionFor(const HttpRequest &request, const std::shared_ptr<HttpResponder> &responder);
+    Session *createSession();
+    void endSession(const QByteArray &id);
+    void pushEvent(Session &session, const QByteArray &message);
+    void reap();
+    void keepAlive();
+
+    const protocol::ToolRegistry &m_registry;
+    protocol::ServerInfo m_info;
+    McpHttpOptions m_options;
+    Authenticator m_authenticate;
+    SessionHook m_sessionHook;
+    struct RouteEntry
+    {
+        Route route;
+        bool needsAuth = false;
+    };
+    QHash<QByteArray, RouteEntry> m_routes;
+    QHash<QByteArray, std::shared_ptr<Session>> m_sessions;
+    QTimer m_reaper;
+    QTimer m_keepAlive;
+    bool m_closed = false;
+};
+
+} // namespace sidecar::http
