@@ -19,6 +19,8 @@
 // or a short linger passes; closing at once with unread input would reset the connection (RST) and
 // could destroy the answer before the client reads it.
 //
+// Output: straight to the kernel while nothing waits in the socket's buffer (see queue()).
+//
 // Thread: the server's thread. Ownership: the server's child; deleted (deleteLater) once its
 // socket disconnects; holds the current responder, which the handler may share.
 
@@ -35,9 +37,9 @@
 
 class QTcpSocket;
 
-Q_DECLARE_LOGGING_CATEGORY(lcHttp)
-
 namespace sidecar::http {
+
+Q_DECLARE_LOGGING_CATEGORY(lcHttp) // "sidecar.http"
 
 class HttpConnection : public QObject
 {
@@ -91,10 +93,11 @@ private:
     void splitTarget();
     void failRequest(int status);
 
-    // The status line, the handler's headers (minus framing ones) and Date.
-    void appendHead(QByteArray &out, int status, const HttpHeaders &headers);
-    void appendConnectionHeader(QByteArray &out);
-    void queue(const QByteArray &data);
+    enum class Framing { None, Length, Chunked };
+    // The status line, the handler's headers (minus framing ones), Date, framing and Connection.
+    // The view is into m_head, valid until the next call.
+    QByteArrayView buildHead(int status, const HttpHeaders &headers, Framing framing, qint64 contentLength);
+    void queue(QByteArrayView head, const QByteArray &payload = QByteArray(), QByteArrayView tail = {});
     void flushIfIdle();
     void responseFinished();
     void startClosing();
@@ -129,6 +132,7 @@ private:
     bool m_keepAlive = true;
     bool m_isHead = false;
 
+    QByteArray m_head;                          // response heads are built here
     std::shared_ptr<HttpResponder> m_responder; // the current (or last) request's
     bool m_closeAfterResponse = false;
     bool m_chunked = false;      // the current stream is chunk-framed (else close-delimited)

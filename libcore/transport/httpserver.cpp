@@ -14,9 +14,9 @@
 
 #include "transport/httpconnection.h"
 
-Q_LOGGING_CATEGORY(lcHttp, "sidecar.http")
-
 namespace sidecar::http {
+
+Q_LOGGING_CATEGORY(lcHttp, "sidecar.http")
 
 namespace {
 
@@ -74,9 +74,15 @@ bool HttpRequest::hasHeader(QByteArrayView name) const
 
 // ---- HttpResponder ------------------------------------------------------------------------------
 
-HttpResponder::HttpResponder(Key, HttpConnection *connection) : m_connection(connection) { }
+HttpResponder::HttpResponder(Key, HttpConnection *connection) : m_connection(connection) {}
 
 HttpResponder::~HttpResponder() = default;
+
+void HttpResponder::connectNotify(const QMetaMethod &signal)
+{
+    Q_UNUSED(signal);
+    m_hasReceivers = true;
+}
 
 void HttpResponder::respond(int status, const HttpHeaders &headers, const QByteArray &body)
 {
@@ -150,10 +156,13 @@ qint64 HttpResponder::bufferedBytes() const
 class TcpListener : public QTcpServer
 {
 public:
-    explicit TcpListener(HttpServer *server) : QTcpServer(server), m_server(server) { }
+    explicit TcpListener(HttpServer *server) : QTcpServer(server), m_server(server) {}
 
 protected:
-    void incomingConnection(qintptr socketDescriptor) override { m_server->incomingConnection(socketDescriptor); }
+    void incomingConnection(qintptr socketDescriptor) override
+    {
+        m_server->incomingConnection(socketDescriptor);
+    }
 
 private:
     HttpServer *m_server;
@@ -234,6 +243,10 @@ void HttpServer::incomingConnection(qintptr socketDescriptor)
         const int fd = int(socketDescriptor);
         (void)::send(fd, k503, sizeof k503 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         ::shutdown(fd, SHUT_WR);
+        // Closing with unread input sends RST, which can destroy the 503 before the client reads
+        // it: drop what has arrived (a request, usually) first.
+        char sink[4096];
+        for (int i = 0; i < 4 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {}
         ::close(fd);
         ++m_rejected;
         const qint64 now = monotonicMs();
@@ -265,12 +278,12 @@ const QByteArray &HttpServer::dateLine()
         static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
         static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-        std::tm tm {};
+        std::tm tm{};
         gmtime_r(&now, &tm);
         char buf[64];
         const int n = std::snprintf(buf, sizeof buf, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
-                                    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
-                                    tm.tm_hour, tm.tm_min, tm.tm_sec);
+                                    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+                                    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
         m_dateLine = QByteArray(buf, std::clamp(n, 0, int(sizeof buf) - 1));
         m_dateSecond = now;
     }

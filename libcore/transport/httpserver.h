@@ -14,9 +14,15 @@
 // Limits, each answered once and followed by a close: request line + headers over maxHeaderBytes
 // -> 431; a body over maxBodyBytes -> 413 (before reading it when Content-Length says so; no
 // `100 Continue` then); a malformed request, a negative, invalid or repeated Content-Length, or
-// Content-Length with Transfer-Encoding -> 400; HTTP/2 or later -> 505; a request whose headers
-// did not arrive within headerTimeoutMs of its first byte -> 408. Connections beyond maxConnections
-// are answered 503 and closed at once. Any method token reaches the handler.
+// Content-Length with Transfer-Encoding, an HTTP/1.1 request without Host -> 400; HTTP/2 or later
+// (or 0.9) -> 505; a request whose headers did not arrive within headerTimeoutMs of its first byte
+// -> 408. Connections beyond maxConnections are answered 503 and closed at once. Any method token
+// reaches the handler, also those libhttp-parser does not know (405/501 is the handler's call).
+// Warnings go to the logging category "sidecar.http"; refused requests are logged at debug level.
+//
+// Not supported: upgrades (an Upgrade header is ignored, CONNECT is answered by the handler and the
+// connection then closed), trailers (read and dropped), and clients that half-close after sending
+// (QTcpSocket treats end of input as a disconnect; no common HTTP client does this).
 //
 // Thread: every object here lives on the thread that created the HttpServer and is used only there.
 // Ownership: the server owns its connections; a responder is shared by the handler and its
@@ -43,13 +49,21 @@ class TcpListener;
 // A timeout <= 0 disables it.
 struct HttpServerOptions
 {
-    qint64 maxHeaderBytes = 16384;          // request line + headers; more -> 431
-    qint64 maxBodyBytes = qint64(3) << 20;  // a larger Content-Length -> 413 unread; chunked bodies counted as they come
-    int maxConnections = 1024;              // open connections; beyond: 503 and close
-    int idleTimeoutMs = 60000;              // keep-alive with nothing in progress; also a stalled body or output
-    int headerTimeoutMs = 10000;            // first byte of a request to the end of its headers (slowloris)
-    int listenBacklog = 1024;               // QTcpServer::setListenBacklogSize (Qt's default of 50 is too small)
-    qint64 maxWriteBuffer = qint64(8) << 20; // per connection: a stream whose unsent bytes pass this is cut off
+    // Request line + headers; more -> 431.
+    qint64 maxHeaderBytes = 16384;
+    // A larger Content-Length -> 413 without reading the body; chunked bodies counted as they come.
+    qint64 maxBodyBytes = qint64(3) << 20;
+    // Open connections (including ones closing); beyond: 503 and close.
+    int maxConnections = 1024;
+    // A keep-alive connection with nothing in progress; also a body or output that stops moving.
+    int idleTimeoutMs = 60000;
+    // The first byte of a request to the end of its headers (slowloris); also the first byte of a
+    // new connection when shorter than idleTimeoutMs.
+    int headerTimeoutMs = 10000;
+    // QTcpServer::setListenBacklogSize: Qt's default of 50 is too small for bursts of connects.
+    int listenBacklog = 1024;
+    // Per connection: a stream whose unsent bytes pass this is cut off.
+    qint64 maxWriteBuffer = qint64(8) << 20;
 };
 
 using HttpHeaders = QList<std::pair<QByteArray, QByteArray>>;
@@ -58,13 +72,13 @@ using HttpHeaders = QList<std::pair<QByteArray, QByteArray>>;
 // what it needs later.
 struct HttpRequest
 {
-    QByteArray method;   // as sent: "GET", "PATCH", "BREW"
-    QByteArray target;   // "/mcp?x=1" as sent (no percent-decoding anywhere)
-    QByteArray path;     // "/mcp"
-    QByteArray query;    // "x=1" (without '?'), empty if none
+    QByteArray method;    // as sent: "GET", "PATCH", "BREW"
+    QByteArray target;    // "/mcp?x=1" as sent (no percent-decoding anywhere)
+    QByteArray path;      // "/mcp"
+    QByteArray query;     // "x=1" (without '?'), empty if none
     int versionMinor = 1; // HTTP/1.x
-    HttpHeaders headers; // names lower-cased, values trimmed, in the order received; repeats kept
-    QByteArray body;     // de-chunked
+    HttpHeaders headers;  // names lower-cased, values trimmed, in the order received; repeats kept
+    QByteArray body;      // de-chunked
     QHostAddress peer;
 
     // The first value of a header, or empty; `name` in lower case.
@@ -91,7 +105,8 @@ class HttpResponder : public QObject
     };
 
 public:
-    HttpResponder(Key, HttpConnection *connection);
+    HttpResponder(Key, HttpConnection *connection); // made by the connection only
+
     ~HttpResponder() override;
 
     void respond(int status, const HttpHeaders &headers, const QByteArray &body);
@@ -111,8 +126,13 @@ public:
 signals:
     // The client went away (or was cut off) before the response finished. Emitted once, queued.
     void disconnected();
-    // Queued output was sent; a streamer may refill. Emitted from the event loop while streaming.
+    // Output that had to wait (bufferedBytes() > 0) was sent; a streamer may refill. Emitted from the
+    // event loop while streaming. Output goes straight to the kernel when it can, so a streamer that
+    // finds bufferedBytes() == 0 after write() should not wait for this.
     void bytesWritten();
+
+protected:
+    void connectNotify(const QMetaMethod &signal) override;
 
 private:
     friend class HttpConnection;
@@ -120,6 +140,7 @@ private:
 
     QPointer<HttpConnection> m_connection;
     State m_state = State::Pending;
+    bool m_hasReceivers = false; // someone connected: disconnect before the responder is recycled
 };
 
 // Called once per request, on the server's thread; the request reference dies with the call.
@@ -167,7 +188,7 @@ private:
     bool m_draining = false;
     qint64 m_dateSecond = -1;
     QByteArray m_dateLine;
-    qint64 m_rejected = 0;           // connections refused over maxConnections, for the log
+    qint64 m_rejected = 0; // connections refused over maxConnections, for the log
     qint64 m_lastRejectLogMs = -1;
 };
 
