@@ -15,8 +15,11 @@
 #include "protocol/toolregistry.h"
 #include "store/sqlitestore.h"
 #include "tools/changefeed.h"
+#include "tools/resources.h"
 #include "tools/tools.h"
 #include "transport/httpserver.h"
+#include "transport/metrics.h"
+#include "transport/tokens.h"
 #include "transport/mcphttpendpoint.h"
 #include "transport/stdiotransport.h"
 
@@ -73,8 +76,13 @@ void Daemon::onSignal()
     if (::read(g_signalFds[0], &c, 1) != 1)
         return;
     if (c == SIGHUP) {
-        qCInfo(lcServer) << "SIGHUP: nothing to reload";
-        return;
+        if (!m_tokens) {
+            qCInfo(lcServer) << "SIGHUP: no tokens file to reload";
+            return;
+        }
+        if (auto reloaded = m_tokens->reload(); reloaded)
+            qCInfo(lcServer) << "SIGHUP: tokens reloaded:" << m_tokens->store().entries().size() << "token(s)";
+        return; // on failure the authority logged why and kept the tokens in force
     }
     qCInfo(lcServer) << (c == SIGTERM ? "SIGTERM" : "SIGINT") << "received: shutting down";
     shutdown();
@@ -91,6 +99,10 @@ int Daemon::start()
     options.maxList = m_config.maxList;
     options.maxReplyBytes = m_config.maxReplyBytes;
     options.durable = m_config.durable;
+    m_metrics = std::make_unique<http::Metrics>();
+    options.commitObserver = [metrics = m_metrics.get()](std::int64_t batch, double seconds, bool committed) {
+        metrics->recordCommit(batch, seconds, committed);
+    };
 
     if (m_config.backend != QLatin1String("sqlite")) {
         qCCritical(lcServer) << "backend" << m_config.backend << "is not available in this build";
@@ -117,10 +129,27 @@ int Daemon::start()
         qCCritical(lcServer).noquote() << "tool registry:" << registered.error().message;
         return 1;
     }
+    for (const auto &tool : m_registry->tools())
+        m_metrics->addTool(tool->definition.name);
 
-    if (m_config.transport == QLatin1String("http"))
-        return startHttp();
-    return startStdio();
+    const int started = m_config.transport == QLatin1String("http") ? startHttp() : startStdio();
+    // ---- resources (tools/resources.h): reads and subscriptions over the store, attached to every
+    // session before it handles a message (stdio: the first line arrives through the event loop;
+    // HTTP: the hook runs as a session is created). A child of the daemon: it outlives the sessions.
+    if (started == 0) {
+        tools::ResourceHubOptions resourceOptions;
+        resourceOptions.maxReplyBytes = m_config.maxReplyBytes;
+        auto *resources = new tools::ResourceHub(*m_store, resourceOptions, this);
+        if (m_session)
+            resources->attach(*m_session);
+        if (m_endpoint)
+            m_endpoint->setSessionHook([this, resources](protocol::McpServerSession &s) {
+                resources->attach(s);
+                s.setCallObserver([this](const protocol::CallRecord &call) { recordCall(call); });
+            });
+    }
+    // ---- end resources
+    return started;
 }
 
 qint64 Daemon::maxRequestBytes() const
@@ -159,6 +188,16 @@ int Daemon::startHttp()
     endpointOptions.maxRequestBytes = maxRequestBytes();
     endpointOptions.maxReplyBytes = m_config.maxReplyBytes;
     m_endpoint = std::make_unique<http::McpHttpEndpoint>(*m_registry, protocol::ServerInfo{}, endpointOptions);
+    if (!m_config.tokensFile.isEmpty()) {
+        m_tokens = std::make_unique<http::TokenAuthority>(m_config.tokensFile);
+        if (auto loaded = m_tokens->reload(); !loaded) {
+            qCCritical(lcServer).noquote() << loaded.error().message;
+            return 2;
+        }
+        qCInfo(lcServer) << "bearer tokens required on /mcp and /metrics:" << m_tokens->store().entries().size()
+                         << "token(s)";
+        m_endpoint->setAuthenticator([this](QByteArrayView authorization) { return m_tokens->authenticate(authorization); });
+    }
     addOperationalRoutes();
     m_httpServer->setHandler([this](const http::HttpRequest &request, std::shared_ptr<http::HttpResponder> r) {
         m_endpoint->handle(request, std::move(r));
@@ -188,6 +227,16 @@ int Daemon::startHttp()
     return 0;
 }
 
+void Daemon::recordCall(const protocol::CallRecord &call)
+{
+    if (call.rpcError)
+        m_metrics->recordCall(call.tool, http::Metrics::Outcome::RpcError, call.seconds);
+    else if (call.toolError)
+        m_metrics->recordCall(call.tool, *call.toolError, call.seconds);
+    else
+        m_metrics->recordCall(call.tool, http::Metrics::Outcome::Ok, call.seconds);
+}
+
 void Daemon::addOperationalRoutes()
 {
     auto json = [](http::HttpResponder &r, int status, const QByteArray &body) {
@@ -197,6 +246,29 @@ void Daemon::addOperationalRoutes()
     m_endpoint->addRoute("/healthz", [json](const http::HttpRequest &, std::shared_ptr<http::HttpResponder> r) {
         json(*r, 200, QByteArrayLiteral("{\"status\":\"ok\"}"));
     });
+    // Prometheus text; needs a read token when tokens are on.
+    m_endpoint->addRoute("/metrics", [this](const http::HttpRequest &, std::shared_ptr<http::HttpResponder> r) {
+        m_store->health([this, r](Result<store::HealthInfo> health) {
+            http::Metrics::Snapshot snapshot;
+            snapshot.backend = m_store->backendName();
+            snapshot.backendUp = health.has_value();
+            if (health) {
+                snapshot.revision = health->revision;
+                snapshot.liveKeys = health->keyCount;
+                snapshot.leases = health->leaseCount;
+                snapshot.sessions = health->sessionCount;
+                for (const char *status : {"created", "claimed", "running", "done", "failed"})
+                    snapshot.workflowsByStatus[QString::fromLatin1(status)] = 0;
+                for (const auto &[status, count] : health->workflowsByStatus)
+                    snapshot.workflowsByStatus[status] = count;
+            }
+            snapshot.httpConnections = m_httpServer->connectionCount();
+            snapshot.mcpSessions = m_endpoint->sessionCount();
+            snapshot.pendingWatches = m_changeFeed->pendingCount();
+            r->respond(200, {{QByteArrayLiteral("content-type"), QByteArray(http::Metrics::kContentType)}},
+                       m_metrics->render(snapshot));
+        });
+    }, /*needsAuth=*/true);
     // Backend reachable.
     m_endpoint->addRoute("/readyz", [this, json](const http::HttpRequest &, std::shared_ptr<http::HttpResponder> r) {
         m_store->health([r, json](Result<store::HealthInfo> health) {

@@ -33,7 +33,12 @@ class StdioTransport;
 namespace sidecar::http {
 class HttpServer;
 class McpHttpEndpoint;
+class Metrics;
+class TokenAuthority;
 } // namespace sidecar::http
+namespace sidecar::protocol {
+struct CallRecord;
+}
 
 namespace sidecar::daemon {
 
@@ -57,11 +62,13 @@ private:
     int startStdio();
     int startHttp();
     void addOperationalRoutes();
+    void recordCall(const protocol::CallRecord &call);
     qint64 maxRequestBytes() const;
     void onSignal();
     void finish(int exitCode);
 
     Config m_config;
+    std::unique_ptr<http::Metrics> m_metrics; // before the store: its writer thread reports to it
     std::unique_ptr<store::Store> m_store;
     std::unique_ptr<tools::ChangeFeed> m_changeFeed;
     std::unique_ptr<protocol::ToolRegistry> m_registry;
@@ -69,6 +76,7 @@ private:
     std::unique_ptr<transport::StdioTransport> m_stdio;
     std::unique_ptr<http::HttpServer> m_httpServer;
     std::unique_ptr<http::McpHttpEndpoint> m_endpoint;
+    std::unique_ptr<http::TokenAuthority> m_tokens;
     QSocketNotifier *m_signalNotifier = nullptr;
     bool m_stopping = false;
     bool m_finished = false;

@@ -247,11 +247,21 @@ void McpServerSession::handleToolCall(const QByteArray &id, const json::Value *p
                                        QStringLiteral("Invalid params: tools/call needs a string \"name\"")));
         return;
     }
+    QElapsedTimer started;
+    started.start();
     const ToolRegistry::Tool *tool = m_registry.find(name->text());
     if (!tool) {
+        if (m_observer)
+            m_observer({name->toQString(), std::nullopt, true, 0});
         respond(jsonrpc::errorResponse(id, jsonrpc::InvalidParams, QStringLiteral("Unknown tool: ") + name->toQString()));
         return;
     }
+    // Answers a tool error now (validation, scope), telling the observer.
+    auto refuse = [&](Error error) {
+        if (m_observer)
+            m_observer({tool->definition.name, error.code, false, double(started.nsecsElapsed()) / 1e9});
+        respond(jsonrpc::response(id, toolError(error)));
+    };
     json::Value noArguments(json::Type::Object);
     // The tree is ours for the duration of this call; arguments are normalised in place.
     auto *args = const_cast<json::Value *>(params->find("arguments"));
@@ -263,28 +273,25 @@ void McpServerSession::handleToolCall(const QByteArray &id, const json::Value *p
         return;
     }
     if (args->hasDuplicateKeys()) {
-        respond(jsonrpc::response(id, toolError({ErrorCode::InvalidArgument,
-                                                 QStringLiteral("The arguments contain a duplicate key.")})));
+        refuse({ErrorCode::InvalidArgument, QStringLiteral("The arguments contain a duplicate key.")});
         return;
     }
     const QString problem = ToolRegistry::prepareArguments(*tool, *args);
     if (!problem.isEmpty()) {
-        respond(jsonrpc::response(
-            id, toolError({ErrorCode::InvalidArgument, QStringLiteral("Invalid arguments for %1: %2")
-                                                           .arg(tool->definition.name, problem)})));
+        refuse({ErrorCode::InvalidArgument,
+                QStringLiteral("Invalid arguments for %1: %2").arg(tool->definition.name, problem)});
         return;
     }
     if (int(m_context.scope) < int(tool->definition.scope)) {
-        respond(jsonrpc::response(
-            id, toolError({ErrorCode::Forbidden, QStringLiteral("The caller's token does not grant the scope %1 needs.")
-                                                     .arg(tool->definition.name)})));
+        refuse({ErrorCode::Forbidden,
+                QStringLiteral("The caller's token does not grant the scope %1 needs.").arg(tool->definition.name)});
         return;
     }
 
     m_pending.insert(id);
     QPointer<McpServerSession> self(this);
     const qint64 maxReply = m_maxReplyBytes;
-    tool->definition.handler(m_context, *args, [self, id, respond = std::move(respond), maxReply,
+    tool->definition.handler(m_context, *args, [self, id, respond = std::move(respond), maxReply, started,
                                                 name = tool->definition.name](Result<QByteArray> result) {
         if (!self)
             return;
@@ -294,6 +301,9 @@ void McpServerSession::handleToolCall(const QByteArray &id, const json::Value *p
                                                    .arg(name)
                                                    .arg(result->size())
                                                    .arg(maxReply));
+        if (self->m_observer)
+            self->m_observer({name, result ? std::nullopt : std::optional<ErrorCode>(result.error().code), false,
+                              double(started.nsecsElapsed()) / 1e9});
         const bool cancelled = self->m_cancelled.remove(id);
         if (!cancelled)
             respond(jsonrpc::response(id, result ? toolResult(*result) : toolError(result.error())));

@@ -17,7 +17,10 @@
 #include <QSet>
 #include <QString>
 
+#include <QElapsedTimer>
+
 #include <functional>
+#include <optional>
 
 #include "json.h"
 #include "toolregistry.h"
@@ -30,6 +33,18 @@ struct ServerInfo
     QString version = QStringLiteral(SIDECAR_VERSION);
     QString instructions;
 };
+
+// Told about every finished tools/call: the tool's name (as the client sent it), the error code
+// when it failed as a tool error (nullopt: success), whether it failed at the JSON-RPC level
+// (unknown tool, bad params), and its duration. For metrics.
+struct CallRecord
+{
+    QString tool;
+    std::optional<ErrorCode> toolError;
+    bool rpcError = false;
+    double seconds = 0;
+};
+using CallObserver = std::function<void(const CallRecord &)>;
 
 // Extension point for methods other than the lifecycle and tools (resources, later).
 // Returns false when it does not handle `method`.
@@ -48,6 +63,7 @@ public:
     void setSink(std::function<void(const QByteArray &)> sink) { m_sink = std::move(sink); }
     void setCallContext(CallContext ctx) { m_context = std::move(ctx); }
     void setMethodHandler(MethodHandler handler) { m_extra = std::move(handler); }
+    void setCallObserver(CallObserver observer) { m_observer = std::move(observer); }
     void setMaxRequestBytes(qint64 bytes) { m_maxRequestBytes = bytes; }
     // A tool result (its structuredContent) over this size is answered as the tool error
     // too_large instead (TOOLS.md: "A reply never exceeds SIDECAR_MAX_REPLY_BYTES"; the tools that
@@ -93,6 +109,7 @@ private:
     ServerInfo m_info;
     CallContext m_context;
     MethodHandler m_extra;
+    CallObserver m_observer;
     std::function<void(const QByteArray &)> m_sink;
     qint64 m_maxRequestBytes = 2 << 20;
     qint64 m_maxReplyBytes = qint64(16) << 20;

@@ -595,6 +595,11 @@ Result<HealthInfo> health(Connection &db)
     h.leaseCount = leases;
     h.sessionCount = sessions;
     h.revision = rev;
+    {
+        TRY_ASSIGN(st, db.run("SELECT status, COUNT(*) FROM workflows GROUP BY status ORDER BY status"));
+        while (st.next())
+            h.workflowsByStatus.emplace_back(st.text(0), st.int64(1));
+    }
     h.status = QStringLiteral("ok");
     return h;
 }

@@ -1,5 +1,7 @@
 #include "sqlitestore.h"
 
+#include <QElapsedTimer>
+
 #include <QLoggingCategory>
 #include <QMetaObject>
 #include <QThread>
@@ -167,10 +169,15 @@ private:
     // Runs every job in one BEGIN IMMEDIATE transaction and answers them after COMMIT.
     void runBatch(sqlite::Connection &db, std::vector<Job> &jobs)
     {
+        const auto &observe = m_store->m_options.commitObserver;
         for (int attempt = 1;; ++attempt) {
             Error error;
             std::int64_t revision = 0;
+            QElapsedTimer timer;
+            timer.start();
             const Outcome outcome = tryBatch(db, jobs, error, revision);
+            if (observe)
+                observe(std::int64_t(jobs.size()), double(timer.nsecsElapsed()) / 1e9, outcome == Outcome::Committed);
             if (outcome == Outcome::Committed) {
                 for (Job &job : jobs)
                     job.finish(nullptr);

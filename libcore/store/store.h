@@ -424,6 +424,7 @@ struct HealthInfo
     std::int64_t leaseCount = 0;
     std::int64_t sessionCount = 0;
     std::int64_t revision = 0;
+    std::vector<std::pair<QString, std::int64_t>> workflowsByStatus; // statuses with runs
 };
 
 struct ResetResult
@@ -495,6 +496,9 @@ struct StoreOptions
     std::int64_t maxList = 100000;
     std::int64_t maxReplyBytes = std::int64_t(16) << 20;
     bool durable = true; // SIDECAR_DURABILITY=full
+    // Told about every write transaction (its size, how long it took, whether it committed);
+    // called on the backend's own thread, so it must be thread-safe. For metrics.
+    std::function<void(std::int64_t batchSize, double seconds, bool committed)> commitObserver;
 };
 
 } // namespace sidecar::store

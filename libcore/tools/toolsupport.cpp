@@ -166,4 +166,48 @@ Result<void> registerAllTools(protocol::ToolRegistry &registry, store::Store &st
     return {};
 }
 
+void writeKvEntry(json::Writer &w, const store::KvEntry &e)
+{
+    w.beginObject().field("key", e.key);
+    if (e.found)
+        w.fieldRaw("value", e.value);
+    else
+        w.fieldNull("value");
+    w.field("found", e.found);
+    if (e.found) {
+        w.field("version", e.version).field("expires_at", e.expiresAt);
+        w.field("updated_at", e.updatedAt).field("agent_id", e.agentId);
+    }
+    w.field("revision", e.revision).endObject();
+}
+
+void writeWorkflowStatus(json::Writer &w, const store::WorkflowMeta &m)
+{
+    w.beginObject().field("run_id", m.runId).field("status", m.status);
+    w.field("last_step", m.lastStep).field("agent_id", m.agentId);
+    w.field("created_at", m.createdAt).field("updated_at", m.updatedAt);
+    w.fieldIf("claim_expires_at", m.claimExpiresAt).fieldIf("attempt", m.attempt);
+    w.fieldIf("fence", m.fence).endObject();
+}
+
+void writeLeaseInfo(json::Writer &w, const store::LeaseInfo &l)
+{
+    w.beginObject().field("resource_id", l.resourceId).field("holder", l.holder);
+    w.field("expires_at", l.expiresAt).field("fence", l.fence).endObject();
+}
+
+void writeSessionRestore(json::Writer &w, const store::SessionRestoreResult &r)
+{
+    w.beginObject().field("found", r.found).field("session_id", r.sessionId);
+    w.fieldRawOrNull("context", r.context);
+    w.fieldIf("saved_at", r.savedAt).fieldIf("updated_at", r.updatedAt);
+    w.endObject();
+}
+
+void writeSessionInfo(json::Writer &w, const store::SessionInfo &s)
+{
+    w.beginObject().field("session_id", s.sessionId).field("saved_at", s.savedAt);
+    w.field("updated_at", s.updatedAt).endObject();
+}
+
 } // namespace sidecar::tools

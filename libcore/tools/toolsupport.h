@@ -87,4 +87,17 @@ inline tl::unexpected<Error> argError(Error e)
     return tl::unexpected<Error>(std::move(e));
 }
 
+// ---- result objects shared by a tool and its resource (TOOLS.md, "Resources"): one writer
+// each, so that resources/read of an item returns exactly what the tool returns.
+// state_get's object.
+void writeKvEntry(json::Writer &w, const store::KvEntry &e);
+// workflow_status's object.
+void writeWorkflowStatus(json::Writer &w, const store::WorkflowMeta &m);
+// One item of lease_list's `leases`.
+void writeLeaseInfo(json::Writer &w, const store::LeaseInfo &l);
+// session_restore's object.
+void writeSessionRestore(json::Writer &w, const store::SessionRestoreResult &r);
+// One item of session_list's `sessions`.
+void writeSessionInfo(json::Writer &w, const store::SessionInfo &s);
+
 } // namespace sidecar::tools

@@ -76,6 +76,7 @@ bool isLocalHost(const QString &host)
 struct McpHttpEndpoint::Session
 {
     QByteArray id;
+    QString principal; // the token name that created it: sessions are bound to it
     std::unique_ptr<protocol::McpServerSession> mcp;
     QElapsedTimer lastActive;
     int inFlight = 0;                       // POSTs waiting for their answers
@@ -159,16 +160,17 @@ void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpRes
     if (request.method == "POST")
         handlePost(request, std::move(responder), *context);
     else if (request.method == "GET")
-        handleGet(request, std::move(responder));
+        handleGet(request, std::move(responder), *context);
     else if (request.method == "DELETE")
-        handleDelete(request, std::move(responder));
+        handleDelete(request, std::move(responder), *context);
     else
         refuse(*responder, 405, QStringLiteral("Method not allowed."),
                {{QByteArrayLiteral("allow"), QByteArrayLiteral("GET, POST, DELETE")}});
 }
 
 McpHttpEndpoint::Session *McpHttpEndpoint::sessionFor(const HttpRequest &request,
-                                                      const std::shared_ptr<HttpResponder> &responder)
+                                                      const std::shared_ptr<HttpResponder> &responder,
+                                                      const protocol::CallContext &context)
 {
     const QByteArray id = request.header(kSessionHeader);
     if (id.isEmpty()) {
@@ -176,7 +178,9 @@ McpHttpEndpoint::Session *McpHttpEndpoint::sessionFor(const HttpRequest &request
         return nullptr;
     }
     const auto it = m_sessions.constFind(id);
-    if (it == m_sessions.constEnd()) {
+    // Another token's session is as good as unknown (Transports, "Session management": bind
+    // sessions to their user).
+    if (it == m_sessions.constEnd() || (*it)->principal != context.principal) {
         refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
         return nullptr;
     }
@@ -192,10 +196,11 @@ McpHttpEndpoint::Session *McpHttpEndpoint::sessionFor(const HttpRequest &request
     return session;
 }
 
-McpHttpEndpoint::Session *McpHttpEndpoint::createSession()
+McpHttpEndpoint::Session *McpHttpEndpoint::createSession(const protocol::CallContext &context)
 {
     auto session = std::make_shared<Session>();
     session->id = newSessionId();
+    session->principal = context.principal;
     session->mcp = std::make_unique<protocol::McpServerSession>(m_registry, m_info);
     session->mcp->setMaxRequestBytes(m_options.maxRequestBytes);
     session->mcp->setMaxReplyBytes(m_options.maxReplyBytes);
@@ -240,10 +245,10 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
             refuse(*responder, 400, QStringLiteral("The Mcp-Session-Id header is required."));
             return;
         }
-        session = createSession();
+        session = createSession(context);
         created = true;
     } else {
-        session = sessionFor(request, responder);
+        session = sessionFor(request, responder, context);
         if (!session)
             return;
     }
@@ -284,13 +289,14 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
         endSession(session->id); // initialize failed: no session to keep
 }
 
-void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                                const protocol::CallContext &context)
 {
     if (!request.header("accept").contains(kEventStream)) {
         refuse(*responder, 406, QStringLiteral("GET opens an event stream: Accept text/event-stream."));
         return;
     }
-    Session *session = sessionFor(request, responder);
+    Session *session = sessionFor(request, responder, context);
     if (!session)
         return;
     if (session->stream && session->stream->isOpen())
@@ -326,9 +332,10 @@ void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<Http
     });
 }
 
-void McpHttpEndpoint::handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+void McpHttpEndpoint::handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                                   const protocol::CallContext &context)
 {
-    Session *session = sessionFor(request, responder);
+    Session *session = sessionFor(request, responder, context);
     if (!session)
         return;
     endSession(session->id);

@@ -91,10 +91,13 @@ private:
 
     void handlePost(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
                     const protocol::CallContext &context);
-    void handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
-    void handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
-    Session *sessionFor(const HttpRequest &request, const std::shared_ptr<HttpResponder> &responder);
-    Session *createSession();
+    void handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                   const protocol::CallContext &context);
+    void handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                      const protocol::CallContext &context);
+    Session *sessionFor(const HttpRequest &request, const std::shared_ptr<HttpResponder> &responder,
+                        const protocol::CallContext &context);
+    Session *createSession(const protocol::CallContext &context);
     void endSession(const QByteArray &id);
     void pushEvent(Session &session, const QByteArray &message);
     void reap();
