@@ -154,19 +154,7 @@ Result<void> registerKvTools(protocol::ToolRegistry &registry, store::Store &sto
             auto key = idArg(a, "key");
             if (!key)
                 return reply(argError(key.error()));
-            s->kvGet(*key, answer<store::KvEntry>(std::move(reply), [](json::Writer &w, const store::KvEntry &e) {
-                         w.beginObject().field("key", e.key);
-                         if (e.found)
-                             w.fieldRaw("value", e.value);
-                         else
-                             w.fieldNull("value");
-                         w.field("found", e.found);
-                         if (e.found) {
-                             w.field("version", e.version).field("expires_at", e.expiresAt);
-                             w.field("updated_at", e.updatedAt).field("agent_id", e.agentId);
-                         }
-                         w.field("revision", e.revision).endObject();
-                     }));
+            s->kvGet(*key, answer<store::KvEntry>(std::move(reply), writeKvEntry));
         }});
     if (!r)
         return r;

@@ -159,10 +159,8 @@ Result<void> registerLeaseTools(protocol::ToolRegistry &registry, store::Store &
                     return reply(argError(res.error()));
                 json::Writer w(1024);
                 w.beginObject().key("leases").beginArray();
-                for (const store::LeaseInfo &l : res->leases) {
-                    w.beginObject().field("resource_id", l.resourceId).field("holder", l.holder);
-                    w.field("expires_at", l.expiresAt).field("fence", l.fence).endObject();
-                }
+                for (const store::LeaseInfo &l : res->leases)
+                    writeLeaseInfo(w, l);
                 w.endArray().fieldIf("next_cursor", res->nextCursor).endObject();
                 replyList(reply, w, paged, maxReply);
             });

@@ -3,6 +3,7 @@
 #include <QLoggingCategory>
 #include <QPointer>
 #include <QStringDecoder>
+#include <QThread>
 #include <QUrl>
 
 #include <algorithm>
@@ -27,8 +28,8 @@ constexpr int kRetryMs = 1000;
 struct KindInfo
 {
     ResourceKind kind;
-    const char *name;       // the URI's collection part
-    const char *variable;   // the template's variable; nullptr: no items
+    const char *name;     // the URI's collection part
+    const char *variable; // the template's variable; nullptr: no items
     const char *title;
     const char *itemTitle;
     const char *description;
@@ -37,25 +38,25 @@ struct KindInfo
 
 constexpr KindInfo kKinds[] = {
     {ResourceKind::Kv, "kv", "key", "Keys", "Key",
-     "Every live key: {revision, count, items (the first keys in byte order), more, next_cursor?}; page on with "
-     "state_list.",
+     "Every live key: {revision, count, items (the first keys in byte order), more, next_cursor?}; "
+     "page on with state_list.",
      "One live key, as state_get returns it. Unknown or expired: error -32002."},
     {ResourceKind::Workflows, "workflows", "run_id", "Workflow runs", "Workflow run",
-     "Every workflow run: {revision, count, items (the newest runs, as workflow_list's), more, next_cursor?}; page on "
-     "with workflow_list.",
+     "Every workflow run: {revision, count, items (the newest runs, as workflow_list's), more, "
+     "next_cursor?}; page on with workflow_list.",
      "One workflow run, as workflow_status returns it. Unknown: error -32002."},
     {ResourceKind::Leases, "leases", "resource_id", "Leases", "Lease",
      "Every live lease: {revision, count, items (the first leases by resource id, as lease_list's), more, "
      "next_cursor?}; page on with lease_list.",
-     "One live lease, as an item of lease_list: {resource_id, holder, expires_at, fence}. Free or lapsed: error "
-     "-32002."},
+     "One live lease, as an item of lease_list: {resource_id, holder, expires_at, fence}. "
+     "Free or lapsed: error -32002."},
     {ResourceKind::Sessions, "sessions", "session_id", "Sessions", "Session",
      "Every saved session: {revision, count, items (the first sessions by id, as session_list's), more, "
      "next_cursor?}; page on with session_list.",
      "One saved session, as session_restore returns it. Unknown: error -32002."},
     {ResourceKind::History, "history", nullptr, "History", nullptr,
-     "The newest history entries: {revision, count (entries in items), items (newest first), more}; page on with "
-     "history_log's before_revision.",
+     "The newest history entries: {revision, count (entries in items), items (newest first), more}; "
+     "page on with history_log's before_revision.",
      nullptr},
 };
 
@@ -83,7 +84,8 @@ QByteArray templatesListJson()
     for (const KindInfo &k : kKinds) {
         if (!k.variable)
             continue;
-        const QString uriTemplate = resourceUri(k.kind) + QStringLiteral("/{") + QLatin1String(k.variable) + u'}';
+        const QString uriTemplate = resourceUri(k.kind) + QStringLiteral("/{") + QLatin1String(k.variable)
+                                    + u'}';
         w.beginObject().field("uriTemplate", uriTemplate).field("name", std::string(k.name) + "-item");
         w.field("title", k.itemTitle).field("description", k.itemDescription);
         w.field("mimeType", "application/json").endObject();
@@ -175,8 +177,9 @@ Result<ResourceUri> parseResourceUri(const QString &uri)
         return tl::unexpected(malformed(QStringLiteral("a state URI is state://<collection>[/<id>]")));
     rest = rest.mid(2);
     if (rest.contains(u'?') || rest.contains(u'#'))
-        return tl::unexpected(malformed(QStringLiteral("state URIs have no query or fragment (encode '?' as %3F and "
-                                                       "'#' as %23 in an id)")));
+        return tl::unexpected(
+            malformed(QStringLiteral("state URIs have no query or fragment (encode '?' as %3F and "
+                                     "'#' as %23 in an id)")));
     const qsizetype slash = rest.indexOf(u'/');
     const QStringView collection = slash < 0 ? rest : rest.left(slash);
     const KindInfo *kind = nullptr;
@@ -185,9 +188,10 @@ Result<ResourceUri> parseResourceUri(const QString &uri)
             kind = &k;
     }
     if (!kind)
-        return fail(ErrorCode::NotFound, QStringLiteral("there is no collection '%1' (kv, workflows, leases, sessions, "
-                                                        "history)")
-                                             .arg(collection));
+        return fail(ErrorCode::NotFound,
+                    QStringLiteral("there is no collection '%1' (kv, workflows, leases, sessions, "
+                                   "history)")
+                        .arg(collection));
     ResourceUri out;
     out.kind = kind->kind;
     if (slash < 0)
@@ -200,24 +204,28 @@ Result<ResourceUri> parseResourceUri(const QString &uri)
     for (qsizetype i = 0; i < encoded.size(); ++i) {
         if (encoded.at(i) != '%')
             continue;
-        if (i + 2 >= encoded.size() || !isxdigit(uchar(encoded.at(i + 1))) || !isxdigit(uchar(encoded.at(i + 2))))
-            return tl::unexpected(malformed(QStringLiteral("a '%' in the id is not followed by two hex digits")));
+        if (i + 2 >= encoded.size() || !isxdigit(uchar(encoded.at(i + 1)))
+            || !isxdigit(uchar(encoded.at(i + 2))))
+            return tl::unexpected(
+                malformed(QStringLiteral("a '%' in the id is not followed by two hex digits")));
         i += 2;
     }
     const QByteArray bytes = QByteArray::fromPercentEncoding(encoded);
     if (bytes.contains('\0'))
         return tl::unexpected(malformed(QStringLiteral("the id contains a NUL character")));
     if (bytes.size() > kMaxIdBytes)
-        return tl::unexpected(malformed(QStringLiteral("the id is %1 bytes long; ids have at most %2 bytes of UTF-8")
-                                            .arg(bytes.size())
-                                            .arg(kMaxIdBytes)));
+        return tl::unexpected(
+            malformed(QStringLiteral("the id is %1 bytes long; ids have at most %2 bytes of UTF-8")
+                          .arg(bytes.size())
+                          .arg(kMaxIdBytes)));
     QStringDecoder utf8(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
     QString id = utf8.decode(bytes);
     if (utf8.hasError())
         return tl::unexpected(malformed(QStringLiteral("the id is not UTF-8 once percent-decoded")));
     if (kind->kind == ResourceKind::History)
-        return fail(ErrorCode::NotFound, QStringLiteral("state://history has no items (read the collection, or use "
-                                                        "history_log)"));
+        return fail(ErrorCode::NotFound,
+                    QStringLiteral("state://history has no items (read the collection, or use "
+                                   "history_log)"));
     out.id = std::move(id);
     return out;
 }
@@ -249,6 +257,7 @@ ResourceHub::~ResourceHub() = default;
 
 void ResourceHub::attach(protocol::McpServerSession &session)
 {
+    Q_ASSERT(QThread::currentThread() == thread() && session.thread() == thread());
     protocol::McpServerSession *s = &session;
     QPointer<ResourceHub> self(this);
     session.setMethodHandler([self, s](const QString &method, const QByteArray &id, const json::Value *params,
@@ -279,6 +288,7 @@ int ResourceHub::subscriptionCount(const protocol::McpServerSession &session) co
 bool ResourceHub::handle(protocol::McpServerSession &session, const QString &method, const QByteArray &id,
                          const json::Value *params, const Respond &respond)
 {
+    Q_ASSERT(QThread::currentThread() == thread());
     if (!method.startsWith(QLatin1String("resources/")))
         return false;
     if (method == QLatin1String("resources/list")) {
@@ -298,8 +308,9 @@ bool ResourceHub::handle(protocol::McpServerSession &session, const QString &met
 
     const json::Value *uriValue = params && params->isObject() ? params->find("uri") : nullptr;
     if (!uriValue || !uriValue->isString()) {
-        respond(jsonrpc::errorResponse(id, jsonrpc::InvalidParams,
-                                       QStringLiteral("Invalid params: %1 needs a string \"uri\"").arg(method)));
+        respond(
+            jsonrpc::errorResponse(id, jsonrpc::InvalidParams,
+                                   QStringLiteral("Invalid params: %1 needs a string \"uri\"").arg(method)));
         return true;
     }
     const QString uri = uriValue->toQString();
@@ -308,8 +319,9 @@ bool ResourceHub::handle(protocol::McpServerSession &session, const QString &met
         if (parsed.error().code == ErrorCode::NotFound)
             respond(notFound(id, uri, parsed.error().message));
         else
-            respond(uriError(id, jsonrpc::InvalidParams,
-                             QStringLiteral("Invalid params: malformed resource URI: ") + parsed.error().message, uri));
+            respond(uriError(
+                id, jsonrpc::InvalidParams,
+                QStringLiteral("Invalid params: malformed resource URI: ") + parsed.error().message, uri));
         return true;
     }
     if (isRead) {
@@ -328,7 +340,8 @@ bool ResourceHub::handle(protocol::McpServerSession &session, const QString &met
 
 // ---------------------------------------------------------------- reads
 
-void ResourceHub::read(const ResourceUri &target, const QString &uri, const QByteArray &id, const Respond &respond)
+void ResourceHub::read(const ResourceUri &target, const QString &uri, const QByteArray &id,
+                       const Respond &respond)
 {
     if (!target.id) {
         readCollection(target.kind, uri, id, respond);
@@ -383,13 +396,13 @@ void ResourceHub::read(const ResourceUri &target, const QString &uri, const QByt
             respond(contents(id, uri, w.data()));
         });
         return;
-    case ResourceKind::History:
-        break; // parseResourceUri() refuses history items
+    case ResourceKind::History: break; // parseResourceUri() refuses history items
     }
     respond(notFound(id, uri, QStringLiteral("state://history has no items")));
 }
 
-void ResourceHub::readCollection(ResourceKind kind, const QString &uri, const QByteArray &id, const Respond &respond)
+void ResourceHub::readCollection(ResourceKind kind, const QString &uri, const QByteArray &id,
+                                 const Respond &respond)
 {
     // The revision and counts first, then the page: a watch from `revision` misses nothing.
     QPointer<store::Store> store(&m_store);
@@ -399,7 +412,8 @@ void ResourceHub::readCollection(ResourceKind kind, const QString &uri, const QB
         if (!health)
             return respond(storeError(id, uri, health.error()));
         if (!store)
-            return respond(uriError(id, jsonrpc::InternalError, QStringLiteral("Internal error: shutting down"), uri));
+            return respond(
+                uriError(id, jsonrpc::InternalError, QStringLiteral("Internal error: shutting down"), uri));
         const qint64 revision = health->revision;
         // Writes {"revision","count","items":[ ... then the caller writes items, more, next_cursor.
         auto begin = [revision](json::Writer &w, qint64 count) {
@@ -413,7 +427,8 @@ void ResourceHub::readCollection(ResourceKind kind, const QString &uri, const QB
         case ResourceKind::Kv: {
             store::KvListArgs args;
             args.limit = page;
-            store->kvList(args, [count = health->keyCount, begin, end, id, uri, respond](Result<store::KvListResult> r) {
+            store->kvList(args, [count = health->keyCount, begin, end, id, uri,
+                                 respond](Result<store::KvListResult> r) {
                 if (!r)
                     return respond(storeError(id, uri, r.error()));
                 json::Writer w(4096);
@@ -435,8 +450,9 @@ void ResourceHub::readCollection(ResourceKind kind, const QString &uri, const QB
                 begin(w, count);
                 bool cut = false;
                 for (const store::WorkflowMeta &run : r->runs) {
-                    const qint64 estimate = (run.input ? run.input->size() : 0) + (run.result ? run.result->size() : 0) +
-                                            run.runId.size() * 3 + run.name.size() * 3 + 512;
+                    const qint64 estimate = (run.input ? run.input->size() : 0)
+                                            + (run.result ? run.result->size() : 0) + run.runId.size() * 3
+                                            + run.name.size() * 3 + 512;
                     if (w.size() + estimate > budget && w.size() > 64) {
                         cut = true;
                         break;
@@ -575,8 +591,8 @@ void ResourceHub::readBaseline()
         if (!self || self->m_baselineKnown)
             return;
         if (!r) {
-            qCWarning(lcResources).noquote() << "cannot read the store's revision:" << r.error().message
-                                             << "- trying again";
+            qCWarning(lcResources).noquote()
+                << "cannot read the store's revision:" << r.error().message << "- trying again";
             self->m_retry.start();
             return;
         }
@@ -629,8 +645,9 @@ void ResourceHub::onChanges(Result<store::ChangesResult> result)
     m_reading = false;
     if (!result) {
         if (!m_failing)
-            qCWarning(lcResources).noquote() << "cannot read changes after revision" << m_lastSeen << ":"
-                                             << result.error().message << "- trying again every" << kRetryMs << "ms";
+            qCWarning(lcResources).noquote()
+                << "cannot read changes after revision" << m_lastSeen << ":" << result.error().message
+                << "- trying again every" << kRetryMs << "ms";
         m_failing = true;
         m_retry.start();
         return;
@@ -688,7 +705,8 @@ void ResourceHub::touch(const QString &canonical)
     }
 }
 
-void ResourceHub::schedule(protocol::McpServerSession *session, Subscriber &sub, const QString &canonical, qint64 now)
+void ResourceHub::schedule(protocol::McpServerSession *session, Subscriber &sub, const QString &canonical,
+                           qint64 now)
 {
     if (sub.due.contains(canonical))
         return; // one is already due at the end of this window
@@ -703,7 +721,8 @@ void ResourceHub::schedule(protocol::McpServerSession *session, Subscriber &sub,
     arm(when);
 }
 
-void ResourceHub::send(protocol::McpServerSession *session, Subscriber &sub, const QString &canonical, qint64 now)
+void ResourceHub::send(protocol::McpServerSession *session, Subscriber &sub, const QString &canonical,
+                       qint64 now)
 {
     const QString uri = sub.uris.value(canonical, canonical);
     if (sub.lastSent.size() > 1024) { // forget windows that are over

@@ -80,8 +80,8 @@ QString resourceUri(ResourceKind kind, const std::optional<QString> &id = std::n
 
 struct ResourceHubOptions
 {
-    int coalesceMs = 250;  // at most one notification per URI per session per this window
-    int pageSize = 100;    // members in a collection summary
+    int coalesceMs = 250;                    // at most one notification per URI per session per this window
+    int pageSize = 100;                      // members in a collection summary
     qint64 maxReplyBytes = qint64(16) << 20; // SIDECAR_MAX_REPLY_BYTES: a summary stops early below it
     int maxSubscriptionsPerSession = 10000;
 };
@@ -111,9 +111,9 @@ signals:
 private:
     struct Subscriber
     {
-        QHash<QString, QString> uris;     // canonical URI -> as the client spelled it
-        QHash<QString, qint64> lastSent;  // canonical URI -> m_clock time of its last notification
-        QHash<QString, qint64> due;       // canonical URI -> when its coalesced notification is due
+        QHash<QString, QString> uris;    // canonical URI -> as the client spelled it
+        QHash<QString, qint64> lastSent; // canonical URI -> m_clock time of its last notification
+        QHash<QString, qint64> due;      // canonical URI -> when its coalesced notification is due
     };
     using Respond = std::function<void(QByteArray)>;
 
@@ -139,9 +139,9 @@ private:
     store::Store &m_store;
     ResourceHubOptions m_options;
     QSet<protocol::McpServerSession *> m_attached;
-    QHash<protocol::McpServerSession *, Subscriber> m_subscribers;   // sessions with subscriptions
-    QHash<QString, QSet<protocol::McpServerSession *>> m_watchers;   // canonical URI -> subscribers
-    QSet<protocol::McpServerSession *> m_pendingSessions;             // with a coalesced notification due
+    QHash<protocol::McpServerSession *, Subscriber> m_subscribers; // sessions with subscriptions
+    QHash<QString, QSet<protocol::McpServerSession *>> m_watchers; // canonical URI -> subscribers
+    QSet<protocol::McpServerSession *> m_pendingSessions;          // with a coalesced notification due
 
     // The change feed. m_lastSeen: every change up to it has been turned into notifications
     // (or skipped while nobody subscribed); m_announced: the highest revision known committed.
@@ -153,9 +153,9 @@ private:
     std::vector<std::function<void()>> m_afterBaseline; // subscribe answers held until then
 
     QElapsedTimer m_clock;
-    QTimer m_timer;        // the earliest due coalesced notification
+    QTimer m_timer; // the earliest due coalesced notification
     qint64 m_timerDue = -1;
-    QTimer m_retry;        // a failed read, tried again
+    QTimer m_retry; // a failed read, tried again
 };
 
 } // namespace sidecar::tools

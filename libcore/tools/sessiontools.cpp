@@ -88,13 +88,7 @@ Result<void> registerSessionTools(protocol::ToolRegistry &registry, store::Store
             auto id = idArg(a, "session_id");
             if (!id)
                 return reply(argError(id.error()));
-            s->sessionRestore(*id, answer<store::SessionRestoreResult>(std::move(reply), [](json::Writer &w,
-                                                                                            const auto &res) {
-                                  w.beginObject().field("found", res.found).field("session_id", res.sessionId);
-                                  w.fieldRawOrNull("context", res.context);
-                                  w.fieldIf("saved_at", res.savedAt).fieldIf("updated_at", res.updatedAt);
-                                  w.endObject();
-                              }));
+            s->sessionRestore(*id, answer<store::SessionRestoreResult>(std::move(reply), writeSessionRestore));
         }});
     if (!r)
         return r;
@@ -117,10 +111,8 @@ Result<void> registerSessionTools(protocol::ToolRegistry &registry, store::Store
                     return reply(argError(res.error()));
                 json::Writer w(1024);
                 w.beginObject().key("sessions").beginArray();
-                for (const store::SessionInfo &info : res->sessions) {
-                    w.beginObject().field("session_id", info.sessionId).field("saved_at", info.savedAt);
-                    w.field("updated_at", info.updatedAt).endObject();
-                }
+                for (const store::SessionInfo &info : res->sessions)
+                    writeSessionInfo(w, info);
                 w.endArray().fieldIf("next_cursor", res->nextCursor).endObject();
                 replyList(reply, w, paged, maxReply);
             });

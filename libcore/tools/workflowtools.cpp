@@ -393,14 +393,7 @@ Result<void> registerWorkflowTools(protocol::ToolRegistry &registry, store::Stor
             auto run = idArg(a, "run_id");
             if (!run)
                 return reply(argError(run.error()));
-            s->workflowStatus(*run, answer<store::WorkflowMeta>(std::move(reply), [](json::Writer &w,
-                                                                                     const store::WorkflowMeta &m) {
-                                  w.beginObject().field("run_id", m.runId).field("status", m.status);
-                                  w.field("last_step", m.lastStep).field("agent_id", m.agentId);
-                                  w.field("created_at", m.createdAt).field("updated_at", m.updatedAt);
-                                  w.fieldIf("claim_expires_at", m.claimExpiresAt).fieldIf("attempt", m.attempt);
-                                  w.fieldIf("fence", m.fence).endObject();
-                              }));
+            s->workflowStatus(*run, answer<store::WorkflowMeta>(std::move(reply), writeWorkflowStatus));
         }});
     if (!r)
         return r;

@@ -30,8 +30,9 @@ struct Client
     }
     void initialize()
     {
-        session->handle(R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
-                        R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
+        session->handle(
+            R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
+            R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
         session->handle(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
         out.clear();
     }
@@ -39,7 +40,8 @@ struct Client
     std::optional<json::Document> request(const QByteArray &method, const QByteArray &params)
     {
         const QByteArray id = QByteArray::number(++lastId);
-        session->handle(R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + R"(","params":)" + params + '}');
+        session->handle(R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + R"(","params":)"
+                        + params + '}');
         std::optional<json::Document> answer;
         test::waitUntil([&] {
             for (qsizetype i = 0; i < out.size(); ++i) {
@@ -119,7 +121,8 @@ private:
 void TestResourcesUnit::init()
 {
     m_dir = std::make_unique<test::TempDir>();
-    m_store = std::make_unique<store::SqliteStore>(m_dir->file(QStringLiteral("r.db")), store::StoreOptions{});
+    m_store = std::make_unique<store::SqliteStore>(m_dir->file(QStringLiteral("r.db")),
+                                                   store::StoreOptions{});
     auto opened = m_store->open();
     QVERIFY2(opened, qPrintable(test::describe(opened)));
 }
@@ -146,15 +149,18 @@ void TestResourcesUnit::uriRoundTrip_data()
     QTest::addColumn<int>("kind");
     QTest::addColumn<QString>("id");
     QTest::addColumn<QString>("uri");
-    QTest::newRow("plain") << int(ResourceKind::Kv) << QStringLiteral("a-b.c_d~e") << QStringLiteral("state://kv/a-b.c_d~e");
-    QTest::newRow("slash") << int(ResourceKind::Kv) << QStringLiteral("a/b") << QStringLiteral("state://kv/a%2Fb");
+    QTest::newRow("plain") << int(ResourceKind::Kv) << QStringLiteral("a-b.c_d~e")
+                           << QStringLiteral("state://kv/a-b.c_d~e");
+    QTest::newRow("slash") << int(ResourceKind::Kv) << QStringLiteral("a/b")
+                           << QStringLiteral("state://kv/a%2Fb");
     QTest::newRow("reserved") << int(ResourceKind::Sessions) << QStringLiteral("a b+c%d?e#f:g@h")
                               << QStringLiteral("state://sessions/a%20b%2Bc%25d%3Fe%23f%3Ag%40h");
     QTest::newRow("non-ascii") << int(ResourceKind::Leases) << QStringLiteral("é✓😀")
                                << QStringLiteral("state://leases/%C3%A9%E2%9C%93%F0%9F%98%80");
     QTest::newRow("run") << int(ResourceKind::Workflows) << QStringLiteral("wf-0123456789ab")
                          << QStringLiteral("state://workflows/wf-0123456789ab");
-    QTest::newRow("collection") << int(ResourceKind::History) << QString() << QStringLiteral("state://history");
+    QTest::newRow("collection") << int(ResourceKind::History) << QString()
+                                << QStringLiteral("state://history");
 }
 
 void TestResourcesUnit::uriRoundTrip()
@@ -203,7 +209,8 @@ void TestResourcesUnit::uriErrors()
 void TestResourcesUnit::rawSpellings()
 {
     // 512 bytes of UTF-8 are fine; a raw '/', raw UTF-8 and a scheme in capitals are read too.
-    QCOMPARE(parseResourceUri(QStringLiteral("state://kv/") + QString(256, QChar(0xe9)))->id->size(), qsizetype(256));
+    QCOMPARE(parseResourceUri(QStringLiteral("state://kv/") + QString(256, QChar(0xe9)))->id->size(),
+             qsizetype(256));
     QCOMPARE(*parseResourceUri(QStringLiteral("State://kv/a/b/é"))->id, QStringLiteral("a/b/é"));
 }
 
@@ -213,7 +220,8 @@ void TestResourcesUnit::capabilityNeedsTheHub()
     ResourceHub hub(*m_store);
     hub.attach(*c.session);
     hub.attach(*c.session); // idempotent
-    c.session->handle(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})");
+    c.session->handle(
+        R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})");
     QCOMPARE(c.out.size(), qsizetype(1));
     QVERIFY(c.out.first().contains(R"("resources":{"subscribe":true,"listChanged":false})"));
 }
@@ -325,12 +333,14 @@ void TestResourcesUnit::summariesStayWithinTheBudget()
         store::WorkflowCreateArgs args;
         args.name = QStringLiteral("w");
         args.input = big;
-        auto r = test::await<store::WorkflowCreateResult>([&](auto done) { m_store->workflowCreate(args, std::move(done)); });
+        auto r = test::await<store::WorkflowCreateResult>(
+            [&](auto done) { m_store->workflowCreate(args, std::move(done)); });
         QVERIFY(r);
         QVERIFY(set(QStringLiteral("k%1").arg(i), big) > 0);
     }
     for (const char *name : {"workflows", "history"}) {
-        auto answer = c.request("resources/read", uriParams(QStringLiteral("state://") + QLatin1String(name)));
+        auto answer = c.request("resources/read",
+                                uriParams(QStringLiteral("state://") + QLatin1String(name)));
         QVERIFY(answer && answer->root().find("result"));
         const json::Value &content = answer->root().find("result")->find("contents")->items().front();
         const QByteArray text = QByteArray::fromStdString(content.find("text")->text());

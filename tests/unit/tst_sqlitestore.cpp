@@ -446,8 +446,8 @@ void TestSqliteStore::expiryRecordedOnceWithTwoInstances()
 
 void TestSqliteStore::migratesOriginalDatabase()
 {
-    if (QStandardPaths::findExecutable(QStringLiteral("sqlite3")).isEmpty())
-        QSKIP("the sqlite3 command-line shell is not installed");
+    QVERIFY2(!QStandardPaths::findExecutable(QStringLiteral("sqlite3")).isEmpty(),
+             "the sqlite3 command-line shell is missing (scripts/setup.sh installs it)");
     const QString path = freshPath();
     const double t = now();
     const QByteArray sql = QStringLiteral(R"SQL(
