@@ -171,6 +171,28 @@ std::optional<QString> claimMismatch(const WorkflowMeta &run, const std::optiona
     return std::nullopt;
 }
 
+// The run named by a holder's call (heartbeat, complete): loaded when `agentId` holds its live
+// claim (under `fence` when given); else `refusal` says why not: unknown, finished, or not the
+// holder's claim.
+struct HeldRun
+{
+    std::optional<RunRow> run;
+    std::optional<QString> refusal;
+};
+
+Result<HeldRun> loadHeldRun(Connection &db, const QString &runId, const QString &agentId,
+                            const std::optional<std::int64_t> &fence, double now)
+{
+    TRY_ASSIGN(run, loadRun(db, runId));
+    if (!run)
+        return HeldRun{std::nullopt, runNotFoundReason(runId)};
+    if (isFinished(run->meta.status))
+        return HeldRun{std::nullopt, runStatusReason(run->meta)};
+    if (auto why = claimMismatch(run->meta, agentId, fence, now))
+        return HeldRun{std::nullopt, why};
+    return HeldRun{std::move(run), std::nullopt};
+}
+
 Result<void> updateClaim(Connection &db, const RunRow &run)
 {
     const WorkflowMeta &m = run.meta;
@@ -567,21 +589,14 @@ Result<WorkflowHeartbeatResult> workflowHeartbeat(WriteTxn &t, const WorkflowHea
         TRY(checkTtl(*args.ttlSeconds));
     WorkflowHeartbeatResult res;
     res.runId = args.runId;
-    TRY_ASSIGN(run, loadRun(t.db(), args.runId));
-    if (!run) {
-        res.reason = runNotFoundReason(args.runId);
-        return res;
-    }
-    WorkflowMeta &m = run->meta;
     const double now = nowSeconds();
-    if (isFinished(m.status)) {
-        res.reason = runStatusReason(m);
+    TRY_ASSIGN(held, loadHeldRun(t.db(), args.runId, args.agentId, args.fence, now));
+    if (held.refusal) {
+        res.reason = held.refusal;
         return res;
     }
-    if (auto why = claimMismatch(m, args.agentId, args.fence, now)) {
-        res.reason = why;
-        return res;
-    }
+    RunRow *run = &*held.run;
+    WorkflowMeta &m = run->meta;
     const double ttl = args.ttlSeconds.value_or(run->claimTtl.value_or(t.options().defaultClaimTtl));
     m.claimExpiresAt = now + ttl;
     m.updatedAt = now;
@@ -664,21 +679,14 @@ Result<WorkflowCompleteResult> workflowComplete(WriteTxn &t, const WorkflowCompl
     res.status = args.status;
     if (args.status != QLatin1String("done") && args.status != QLatin1String("failed"))
         return fail(ErrorCode::InvalidArgument, QStringLiteral("status must be 'done' or 'failed'"));
-    TRY_ASSIGN(run, loadRun(t.db(), args.runId));
-    if (!run) {
-        res.reason = runNotFoundReason(args.runId);
-        return res;
-    }
-    WorkflowMeta &m = run->meta;
     const double now = nowSeconds();
-    if (isFinished(m.status)) {
-        res.reason = runStatusReason(m);
+    TRY_ASSIGN(held, loadHeldRun(t.db(), args.runId, args.agentId, args.fence, now));
+    if (held.refusal) {
+        res.reason = held.refusal;
         return res;
     }
-    if (auto why = claimMismatch(m, args.agentId, args.fence, now)) {
-        res.reason = why;
-        return res;
-    }
+    const RunRow *run = &*held.run;
+    const WorkflowMeta &m = run->meta;
     const QByteArray previous = statusJson(m.status);
     TRY(t.mutate("workflow", "complete", m.runId, statusJson(args.status, args.result), previous, args.agentId,
                  args.principal, now));
