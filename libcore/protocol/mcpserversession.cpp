@@ -199,8 +199,19 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
         respond(jsonrpc::response(id, result));
         return true;
     }
-    if (m_extra && m_extra(method, id, params, respond))
-        return true;
+    if (m_extra) {
+        // Counted as pending like tool calls, so that shutdown waits for these answers too.
+        m_pending.insert(id);
+        QPointer<McpServerSession> self(this);
+        auto tracked = [self, id, respond](QByteArray r) {
+            respond(std::move(r));
+            if (self)
+                self->finishPending(id);
+        };
+        if (m_extra(method, id, params, tracked))
+            return true;
+        m_pending.remove(id);
+    }
     respond(jsonrpc::errorResponse(id, jsonrpc::MethodNotFound, QStringLiteral("Method not found: ") + method));
     return true;
 }

@@ -66,7 +66,8 @@ private:
     QByteArray readText(SidecarClient &c, const QString &uri);
     // Waits until every URI of `wanted` was announced (collecting every announced URI into
     // `seen`); false at the deadline.
-    bool waitForUpdates(SidecarClient &c, const QStringList &wanted, QStringList &seen, int timeoutMs = kWaitMs);
+    bool waitForUpdates(SidecarClient &c, const QStringList &wanted, QStringList &seen,
+                        int timeoutMs = kWaitMs);
     // Collects announcements for `ms`.
     QStringList collectUpdates(SidecarClient &c, int ms);
     // Takes the notifications/resources/updated lines out of what arrived, keeping the rest.
@@ -91,7 +92,8 @@ json::Document TestResources::rpc(SidecarClient &c, const char *method, const QB
     auto answer = c.process().request(QString::fromLatin1(method), params);
     if (!answer) {
         QTest::qFail(qPrintable(QStringLiteral("no answer to %1: %2")
-                                    .arg(QLatin1String(method), QString::fromUtf8(c.process().stderrText().right(2000)))),
+                                    .arg(QLatin1String(method),
+                                         QString::fromUtf8(c.process().stderrText().right(2000)))),
                      __FILE__, __LINE__);
         return std::move(*json::parse("{}"));
     }
@@ -105,8 +107,9 @@ QByteArray TestResources::readText(SidecarClient &c, const QString &uri)
         return "<no answer>";
     if (const int code = rpcErrorCode(*answer))
         return "<error " + QByteArray::number(code) + '>';
-    const json::Value *contents = answer->root().find("result") ? answer->root().find("result")->find("contents")
-                                                                : nullptr;
+    const json::Value *contents = answer->root().find("result")
+                                      ? answer->root().find("result")->find("contents")
+                                      : nullptr;
     if (!contents || contents->items().size() != 1)
         return "<bad contents: " + answer->root().compact() + '>';
     const json::Value &item = contents->items().front();
@@ -140,7 +143,8 @@ void TestResources::takeUpdates(SidecarClient &c, QStringList &seen)
     }
 }
 
-bool TestResources::waitForUpdates(SidecarClient &c, const QStringList &wanted, QStringList &seen, int timeoutMs)
+bool TestResources::waitForUpdates(SidecarClient &c, const QStringList &wanted, QStringList &seen,
+                                   int timeoutMs)
 {
     QDeadlineTimer deadline(timeoutMs);
     auto done = [&] {
@@ -175,9 +179,11 @@ QStringList TestResources::collectUpdates(SidecarClient &c, int ms)
 void TestResources::capabilityAndLists()
 {
     ServerProcess p;
-    QVERIFY2(p.start({QStringLiteral("--db-path"), tempPath(QStringLiteral("caps.db"))}), qPrintable(p.errorString()));
-    auto init = p.request(QStringLiteral("initialize"),
-                          R"({"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}})");
+    QVERIFY2(p.start({QStringLiteral("--db-path"), tempPath(QStringLiteral("caps.db"))}),
+             qPrintable(p.errorString()));
+    auto init = p.request(
+        QStringLiteral("initialize"),
+        R"({"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}})");
     QVERIFY(init);
     const json::Value *resources = init->root().find("result")->find("capabilities")->find("resources");
     QVERIFY2(resources, init->root().compact().constData());
@@ -209,9 +215,10 @@ void TestResources::capabilityAndLists()
         QVERIFY(t.find("name") && t.find("description"));
         QCOMPARE(t.find("mimeType")->toQString(), QStringLiteral("application/json"));
     }
-    QCOMPARE(patterns, (QStringList{QStringLiteral("state://kv/{key}"), QStringLiteral("state://workflows/{run_id}"),
-                                    QStringLiteral("state://leases/{resource_id}"),
-                                    QStringLiteral("state://sessions/{session_id}")}));
+    QCOMPARE(patterns,
+             (QStringList{QStringLiteral("state://kv/{key}"), QStringLiteral("state://workflows/{run_id}"),
+                          QStringLiteral("state://leases/{resource_id}"),
+                          QStringLiteral("state://sessions/{session_id}")}));
 }
 
 // ---------------------------------------------------------------- reads
@@ -223,7 +230,8 @@ void TestResources::readItems()
 
     // A key with '/' and non-ASCII; the value's key order and big numbers come back as sent.
     const QByteArray value = R"({"z":1,"a":[1.50,12345678901234567890123],"s":"é\n"})";
-    QVERIFY(c.ok(QStringLiteral("state_set"), "{\"key\":" + quoted(kOddKey) + ",\"value\":" + value + ",\"agent_id\":\"a1\"}"));
+    QVERIFY(c.ok(QStringLiteral("state_set"),
+                 "{\"key\":" + quoted(kOddKey) + ",\"value\":" + value + ",\"agent_id\":\"a1\"}"));
     const QByteArray text = readText(c, kOddKeyUri);
     QCOMPARE(text, structuredText(c, QStringLiteral("state_get"), "{\"key\":" + quoted(kOddKey) + '}'));
     auto parsed = json::parse(text);
@@ -240,8 +248,10 @@ void TestResources::readItems()
              structuredText(c, QStringLiteral("workflow_status"), "{\"run_id\":" + quoted(runId) + '}'));
 
     // A lease: its lease_list item (and not that of a resource whose id it prefixes).
-    QVERIFY(c.ok(QStringLiteral("lease_acquire"), R"({"resource_id":"db/main","holder_id":"h1","ttl_seconds":60})"));
-    QVERIFY(c.ok(QStringLiteral("lease_acquire"), R"({"resource_id":"db/main2","holder_id":"h2","ttl_seconds":60})"));
+    QVERIFY(c.ok(QStringLiteral("lease_acquire"),
+                 R"({"resource_id":"db/main","holder_id":"h1","ttl_seconds":60})"));
+    QVERIFY(c.ok(QStringLiteral("lease_acquire"),
+                 R"({"resource_id":"db/main2","holder_id":"h2","ttl_seconds":60})"));
     auto leases = c.ok(QStringLiteral("lease_list"), R"({"prefix":"db/main"})");
     QVERIFY(leases);
     QCOMPARE(readText(c, QStringLiteral("state://leases/db%2Fmain")), leases->text("leases.0"));
@@ -260,11 +270,13 @@ void TestResources::readItemSpellings()
     QVERIFY2(c.start(), qPrintable(c.problem()));
     QVERIFY(c.ok(QStringLiteral("state_set"), "{\"key\":" + quoted(kOddKey) + ",\"value\":7}"));
     QVERIFY(c.ok(QStringLiteral("state_set"), R"({"key":"a b+c%d~e.f_g-h","value":8})"));
-    const QByteArray expected = structuredText(c, QStringLiteral("state_get"), "{\"key\":" + quoted(kOddKey) + '}');
+    const QByteArray expected = structuredText(c, QStringLiteral("state_get"),
+                                               "{\"key\":" + quoted(kOddKey) + '}');
     // Any spelling that decodes to the key reads it: lower-case hex, a raw '/', raw UTF-8.
     QCOMPARE(readText(c, kOddKeyUri.toLower()), expected);
     QCOMPARE(readText(c, QStringLiteral("state://kv/") + kOddKey), expected);
-    QCOMPARE(readText(c, QStringLiteral("state://kv/dir/sub/%D0%BA%D0%BB%D1%8E%D1%87%20%E2%9C%93")), expected);
+    QCOMPARE(readText(c, QStringLiteral("state://kv/dir/sub/%D0%BA%D0%BB%D1%8E%D1%87%20%E2%9C%93")),
+             expected);
     // Reserved characters encoded, unreserved ones kept ('+' and '%' must be encoded).
     QCOMPARE(readText(c, QStringLiteral("state://kv/a%20b%2Bc%25d~e.f_g-h")),
              structuredText(c, QStringLiteral("state_get"), R"({"key":"a b+c%d~e.f_g-h"})"));
@@ -277,7 +289,8 @@ void TestResources::readErrors_data()
     QTest::addColumn<bool>("subscribable"); // an item that may exist later
     auto uri = [](const QString &u) { return uriParams(u); };
     QTest::newRow("missing key") << uri(QStringLiteral("state://kv/nope")) << -32002 << true;
-    QTest::newRow("unknown run") << uri(QStringLiteral("state://workflows/wf-000000000000")) << -32002 << true;
+    QTest::newRow("unknown run") << uri(QStringLiteral("state://workflows/wf-000000000000")) << -32002
+                                 << true;
     QTest::newRow("free lease") << uri(QStringLiteral("state://leases/free")) << -32002 << true;
     QTest::newRow("unknown session") << uri(QStringLiteral("state://sessions/nobody")) << -32002 << true;
     QTest::newRow("unknown collection") << uri(QStringLiteral("state://nope")) << -32002 << false;
@@ -331,7 +344,8 @@ void TestResources::readExpiredAndReleased()
     QVERIFY(c.ok(QStringLiteral("session_save"), R"({"session_id":"gone","context":{}})"));
     QVERIFY(readText(c, QStringLiteral("state://leases/r")).startsWith("{"));
     QVERIFY(readText(c, QStringLiteral("state://sessions/gone")).startsWith("{"));
-    QTRY_COMPARE_WITH_TIMEOUT(readText(c, QStringLiteral("state://kv/brief")), QByteArray("<error -32002>"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(readText(c, QStringLiteral("state://kv/brief")), QByteArray("<error -32002>"),
+                              kWaitMs);
     QVERIFY(c.ok(QStringLiteral("lease_release"), R"({"resource_id":"r","holder_id":"h"})"));
     QCOMPARE(readText(c, QStringLiteral("state://leases/r")), QByteArray("<error -32002>"));
     QVERIFY(c.ok(QStringLiteral("session_delete"), R"({"session_id":"gone"})"));
@@ -356,10 +370,10 @@ void TestResources::collections()
     QList<QByteArray> ids;
     for (int i = 0; i < 120; ++i) {
         const QByteArray id = QByteArray::number(c.process().nextId());
-        c.process().sendLine(R"({"jsonrpc":"2.0","id":)" + id +
-                             R"(,"method":"tools/call","params":{"name":"state_set","arguments":{"key":"k)" +
-                             QByteArray::number(i).rightJustified(3, '0') + R"(","value":)" + QByteArray::number(i) +
-                             "}}}");
+        c.process().sendLine(R"({"jsonrpc":"2.0","id":)" + id
+                             + R"(,"method":"tools/call","params":{"name":"state_set","arguments":{"key":"k)"
+                             + QByteArray::number(i).rightJustified(3, '0') + R"(","value":)"
+                             + QByteArray::number(i) + "}}}");
         ids << id;
     }
     for (const QByteArray &id : std::as_const(ids)) {
@@ -386,7 +400,8 @@ void TestResources::collections()
     QCOMPARE(kv->root().find("more")->toBool(), true);
     QVERIFY(kv->root().find("next_cursor") && kv->root().find("next_cursor")->isString());
     // The cursor continues with state_list.
-    auto rest = c.ok(QStringLiteral("state_list"), "{\"cursor\":" + kv->root().find("next_cursor")->compact() + '}');
+    auto rest = c.ok(QStringLiteral("state_list"),
+                     "{\"cursor\":" + kv->root().find("next_cursor")->compact() + '}');
     QVERIFY2(rest, qPrintable(c.problem()));
     QCOMPARE(rest->count("keys"), qsizetype(20));
     QCOMPARE(rest->str("keys.0"), QStringLiteral("k100"));
@@ -403,12 +418,14 @@ void TestResources::collections()
     auto leases = json::parse(readText(c, QStringLiteral("state://leases")));
     QVERIFY(leases);
     QCOMPARE(integer(leases->root().find("count")), qint64(2));
-    QCOMPARE(leases->root().find("items")->compact(), c.ok(QStringLiteral("lease_list"), "{}")->text("leases"));
+    QCOMPARE(leases->root().find("items")->compact(),
+             c.ok(QStringLiteral("lease_list"), "{}")->text("leases"));
 
     auto sessions = json::parse(readText(c, QStringLiteral("state://sessions")));
     QVERIFY(sessions);
     QCOMPARE(integer(sessions->root().find("count")), qint64(2));
-    QCOMPARE(sessions->root().find("items")->compact(), c.ok(QStringLiteral("session_list"), "{}")->text("sessions"));
+    QCOMPARE(sessions->root().find("items")->compact(),
+             c.ok(QStringLiteral("session_list"), "{}")->text("sessions"));
 
     // History: the newest 100 entries, newest first, as history_log's.
     auto history = json::parse(readText(c, QStringLiteral("state://history")));
@@ -434,12 +451,14 @@ void TestResources::subscribeSameSession()
     for (const QString &uri : {kOddKeyUri, QStringLiteral("state://kv"), cafeLower,
                                QStringLiteral("state://workflows"), QStringLiteral("state://history")}) {
         const json::Document answer = rpc(c, "resources/subscribe", uriParams(uri));
-        QCOMPARE(answer.root().find("result") ? answer.root().find("result")->compact() : answer.root().compact(),
+        QCOMPARE(answer.root().find("result") ? answer.root().find("result")->compact()
+                                              : answer.root().compact(),
                  QByteArray("{}"));
     }
     QVERIFY(c.ok(QStringLiteral("state_set"), "{\"key\":" + quoted(kOddKey) + ",\"value\":1}"));
     QStringList seen;
-    QVERIFY2(waitForUpdates(c, {kOddKeyUri, QStringLiteral("state://kv"), QStringLiteral("state://history")}, seen),
+    QVERIFY2(waitForUpdates(c, {kOddKeyUri, QStringLiteral("state://kv"), QStringLiteral("state://history")},
+                            seen),
              qPrintable(seen.join(u' ')));
 
     QVERIFY(c.ok(QStringLiteral("state_set"), R"({"key":"café","value":2})"));
@@ -451,7 +470,8 @@ void TestResources::subscribeSameSession()
     // Nothing for URIs nobody subscribed to (other keys, other kinds' collections).
     for (const QString &uri : std::as_const(seen)) {
         QVERIFY2(uri == kOddKeyUri || uri == cafeLower || uri == QStringLiteral("state://kv")
-                     || uri == QStringLiteral("state://workflows") || uri == QStringLiteral("state://history"),
+                     || uri == QStringLiteral("state://workflows")
+                     || uri == QStringLiteral("state://history"),
                  qPrintable(uri));
     }
 }
@@ -464,8 +484,8 @@ void TestResources::subscribeOtherProcess()
     QVERIFY2(b.start({}, a.dbPath()), qPrintable(b.problem()));
 
     const QStringList uris{QStringLiteral("state://kv/shared%2Fkey"), QStringLiteral("state://kv"),
-                           QStringLiteral("state://sessions/s%201"), QStringLiteral("state://sessions"),
-                           QStringLiteral("state://leases/gpu"), QStringLiteral("state://leases")};
+                           QStringLiteral("state://sessions/s%201"),  QStringLiteral("state://sessions"),
+                           QStringLiteral("state://leases/gpu"),      QStringLiteral("state://leases")};
     for (const QString &uri : uris)
         QVERIFY(rpc(a, "resources/subscribe", uriParams(uri)).root().find("result"));
 
@@ -476,7 +496,8 @@ void TestResources::subscribeOtherProcess()
     QCOMPARE(readText(a, uris[0]), structuredText(b, QStringLiteral("state_get"), R"({"key":"shared/key"})"));
 
     QVERIFY(b.ok(QStringLiteral("session_save"), R"({"session_id":"s 1","context":{"n":1}})"));
-    QVERIFY(b.ok(QStringLiteral("lease_acquire"), R"({"resource_id":"gpu","holder_id":"b","ttl_seconds":30})"));
+    QVERIFY(
+        b.ok(QStringLiteral("lease_acquire"), R"({"resource_id":"gpu","holder_id":"b","ttl_seconds":30})"));
     QVERIFY2(waitForUpdates(a, {uris[2], uris[3], uris[4], uris[5]}, seen), qPrintable(seen.join(u' ')));
 
     // And a write by the subscriber's own process still does.
@@ -501,11 +522,17 @@ void TestResources::unsubscribeStops()
     QVERIFY2(waitForUpdates(c, {k1}, seen), qPrintable(seen.join(u' ')));
 
     // Unsubscribing twice is fine; so is unsubscribing from what was never subscribed.
-    QCOMPARE(rpc(c, "resources/unsubscribe", uriParams(k1)).root().find("result")->compact(), QByteArray("{}"));
-    QCOMPARE(rpc(c, "resources/unsubscribe", uriParams(k1)).root().find("result")->compact(), QByteArray("{}"));
-    QCOMPARE(rpc(c, "resources/unsubscribe", uriParams(QStringLiteral("state://kv/never"))).root().find("result")->compact(),
+    QCOMPARE(rpc(c, "resources/unsubscribe", uriParams(k1)).root().find("result")->compact(),
              QByteArray("{}"));
-    QCOMPARE(rpcErrorCode(rpc(c, "resources/unsubscribe", uriParams(QStringLiteral("state://kv/%zz")))), -32602);
+    QCOMPARE(rpc(c, "resources/unsubscribe", uriParams(k1)).root().find("result")->compact(),
+             QByteArray("{}"));
+    QCOMPARE(rpc(c, "resources/unsubscribe", uriParams(QStringLiteral("state://kv/never")))
+                 .root()
+                 .find("result")
+                 ->compact(),
+             QByteArray("{}"));
+    QCOMPARE(rpcErrorCode(rpc(c, "resources/unsubscribe", uriParams(QStringLiteral("state://kv/%zz")))),
+             -32602);
 
     // After a while (the coalescing window of k1's last notification is over), write k1 then
     // k2: once k2 is announced the server has handled k1's write too, and said nothing of it.
@@ -548,9 +575,9 @@ void TestResources::coalescesRapidWrites()
     for (int i = 1; i <= kWrites; ++i) {
         const QByteArray id = QByteArray::number(c.process().nextId());
         ids << id;
-        batch += R"({"jsonrpc":"2.0","id":)" + id +
-                 R"(,"method":"tools/call","params":{"name":"state_set","arguments":{"key":"hot","value":)" +
-                 QByteArray::number(i) + "}}}\n";
+        batch += R"({"jsonrpc":"2.0","id":)" + id
+                 + R"(,"method":"tools/call","params":{"name":"state_set","arguments":{"key":"hot","value":)"
+                 + QByteArray::number(i) + "}}}\n";
     }
     c.process().process().write(batch);
 

@@ -13,7 +13,12 @@ import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ErrorCode, LATEST_PROTOCOL_VERSION, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+    ErrorCode,
+    LATEST_PROTOCOL_VERSION,
+    McpError,
+    ResourceUpdatedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 
 const binary = process.argv[2] || process.env.SIDECAR_BIN;
 if (!binary || !fs.existsSync(binary)) {
@@ -264,6 +269,35 @@ describe('mcp-state-sidecar through the official MCP TypeScript SDK', () => {
             return true;
         });
         assert.equal((await ok('sidecar_health', {})).status, 'ok');
+    });
+
+    test('resources: list, templates, read, subscribe, -32002', async () => {
+        assert.deepEqual(client.getServerCapabilities().resources, { subscribe: true, listChanged: false });
+        const { resources } = await client.listResources();
+        assert.deepEqual(resources.map((r) => r.uri),
+            ['state://kv', 'state://workflows', 'state://leases', 'state://sessions', 'state://history']);
+        const { resourceTemplates } = await client.listResourceTemplates();
+        assert.deepEqual(resourceTemplates.map((t) => t.uriTemplate),
+            ['state://kv/{key}', 'state://workflows/{run_id}', 'state://leases/{resource_id}', 'state://sessions/{session_id}']);
+        const key = 'interop/res \u2713';
+        const uri = 'state://kv/' + encodeURIComponent(key).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+        const updates = [];
+        let wake;
+        client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updates.push(n.params.uri); wake?.(); });
+        await client.subscribeResource({ uri });
+        await client.subscribeResource({ uri: 'state://kv' });
+        await ok('state_set', { key, value: { n: 1 } });
+        const deadline = Date.now() + 10000;
+        while (!(updates.includes(uri) && updates.includes('state://kv')) && Date.now() < deadline)
+            await new Promise((r) => { wake = r; setTimeout(r, 100); });
+        assert.ok(updates.includes(uri) && updates.includes('state://kv'), `updates: ${updates}`);
+        const read = await client.readResource({ uri });
+        assert.equal(read.contents[0].mimeType, 'application/json');
+        assert.deepEqual(JSON.parse(read.contents[0].text), await ok('state_get', { key }));
+        await assert.rejects(client.readResource({ uri: 'state://kv/missing' }),
+            (e) => e instanceof McpError && e.code === -32002 && e.data?.uri === 'state://kv/missing');
+        await client.unsubscribeResource({ uri });
+        await client.unsubscribeResource({ uri: 'state://kv' });
     });
 
     test('closing stdin stops the server cleanly', async () => {
