@@ -8,10 +8,10 @@
 # Environment:
 #   SIDECAR_BUILD_PRESET   the preset to configure and build when --preset is not given (default: release)
 #   SIDECAR_SKIP_APT=1     never call apt-get (a machine set up by other means)
-#   SIDECAR_SKIP_NPM=1     skip `npm ci` in tests/interop (no interop tests then)
+#   SIDECAR_SKIP_NPM=1     skip `npm ci` in tests/interop and tests/conformance (no interop or conformance tests then)
 #
 # Idempotent: apt-get runs only when a package is missing (apt-get update only then, too), and
-# `npm ci` only when tests/interop/package-lock.json changed since the last install.
+# `npm ci` only when a package-lock.json (tests/interop, tests/conformance) changed since the last install.
 # Needs root (or sudo) only when something must be installed. All output goes to stderr, so
 # that scripts/run.sh can hand stdout to the stdio server untouched.
 set -euo pipefail
@@ -121,13 +121,14 @@ install_apt_packages()
 
 install_npm_packages()
 {
-    local dir="$ROOT/tests/interop"
+    local rel="$1"
+    local dir="$ROOT/$rel"
     if [[ ${SIDECAR_SKIP_NPM:-0} == 1 ]]; then
         log "SIDECAR_SKIP_NPM=1: not installing the interop client"
         return
     fi
     if [[ ! -f $dir/package-lock.json ]]; then
-        log "no tests/interop/package-lock.json: nothing to install with npm"
+        log "no $rel/package-lock.json: nothing to install with npm"
         return
     fi
     if ! command -v npm >/dev/null 2>&1; then
@@ -138,10 +139,10 @@ install_npm_packages()
     local want
     want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
     if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
-        log "tests/interop: node_modules up to date"
+        log "$rel: node_modules up to date"
         return
     fi
-    log "tests/interop: npm ci"
+    log "$rel: npm ci"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" >"$stamp"
 }
@@ -156,7 +157,8 @@ configure_and_build()
 }
 
 install_apt_packages
-install_npm_packages
+install_npm_packages tests/interop
+install_npm_packages tests/conformance
 if [[ $deps_only == 1 ]]; then
     log "dependencies ready"
     exit 0
