@@ -180,6 +180,9 @@ int Daemon::startHttp()
     serverOptions.idleTimeoutMs = int(m_config.httpIdleTimeout * 1000);
     serverOptions.headerTimeoutMs = int(m_config.httpHeaderTimeout * 1000);
     serverOptions.listenBacklog = m_config.httpListenBacklog;
+    // A one-shot answer is written whole: its bytes must fit the per-connection buffer cap
+    // (the text copy doubles a result; escapes may double it again).
+    serverOptions.maxWriteBuffer = std::max<qint64>(serverOptions.maxWriteBuffer, 4 * m_config.maxReplyBytes + (4 << 20));
     m_httpServer = std::make_unique<http::HttpServer>(serverOptions);
 
     http::McpHttpOptions endpointOptions;

@@ -31,9 +31,15 @@ QByteArray errorBody(const QString &message)
     return w.take();
 }
 
+// The CORS headers of the request being handled (empty unless an allowed browser Origin sent
+// it). Set at the start of McpHttpEndpoint::handle(), which runs synchronously on one thread;
+// answers given later capture a copy.
+thread_local HttpHeaders t_cors;
+
 void refuse(HttpResponder &responder, int status, const QString &message, HttpHeaders headers = {})
 {
     headers.append({QByteArrayLiteral("content-type"), kJson});
+    headers.append(t_cors);
     responder.respond(status, headers, errorBody(message));
 }
 
@@ -81,6 +87,7 @@ struct McpHttpEndpoint::Session
     QElapsedTimer lastActive;
     int inFlight = 0;                       // POSTs waiting for their answers
     std::shared_ptr<HttpResponder> stream;  // the GET stream, when open
+    std::vector<std::weak_ptr<HttpResponder>> pending; // POSTs waiting for answers
     std::deque<Event> replay;               // the newest events, for Last-Event-ID
     qint64 nextSeq = 1;
     qint64 sentUpTo = 0;                    // the last event written to a GET stream
@@ -132,9 +139,27 @@ void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpRes
         return;
     }
     // Transports, "Security warning": validate Origin to stop DNS rebinding.
-    if (isMcp && !originAllowed(request.header("origin"))) {
+    t_cors.clear();
+    const QByteArray origin = request.header("origin");
+    if (isMcp && !originAllowed(origin)) {
         refuse(*responder, 403, QStringLiteral("Origin not allowed."));
         return;
+    }
+    if (isMcp && !origin.isEmpty()) {
+        // An allowed browser origin may call the endpoint and read the session id (CORS).
+        t_cors = {{QByteArrayLiteral("access-control-allow-origin"), origin},
+                  {QByteArrayLiteral("access-control-expose-headers"), QByteArrayLiteral("Mcp-Session-Id")},
+                  {QByteArrayLiteral("vary"), QByteArrayLiteral("Origin")}};
+        if (request.method == "OPTIONS") {
+            HttpHeaders preflight = t_cors;
+            preflight.append({QByteArrayLiteral("access-control-allow-methods"), QByteArrayLiteral("GET, POST, DELETE")});
+            preflight.append({QByteArrayLiteral("access-control-allow-headers"),
+                              QByteArrayLiteral("Content-Type, Accept, Authorization, Mcp-Session-Id, "
+                                                "MCP-Protocol-Version, Last-Event-ID")});
+            preflight.append({QByteArrayLiteral("access-control-max-age"), QByteArrayLiteral("600")});
+            responder->respond(204, preflight, {});
+            return;
+        }
     }
     if (m_authenticate && (isMcp || route->needsAuth)) {
         const QByteArray authorization = request.header("authorization");
@@ -254,36 +279,42 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
     }
 
     HttpHeaders headers{{QByteArrayLiteral("content-type"), acceptsJson ? kJson : kEventStream}};
-    if (created)
-        headers.append({QByteArrayLiteral("mcp-session-id"), session->id});
+    headers.append(t_cors);
     if (!acceptsJson)
         headers.append({QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache")});
 
     session->mcp->setCallContext(context);
     ++session->inFlight;
+    session->pending.push_back(responder);
     std::weak_ptr<Session> weak = m_sessions.value(session->id);
-    const bool answers = session->mcp->handle(request.body, [weak, responder, headers, acceptsJson](const QByteArray &message) {
+    const bool answers = session->mcp->handle(request.body, [weak, responder, headers, acceptsJson,
+                                                             created](const QByteArray &message) {
+        HttpHeaders h = headers;
         if (auto s = weak.lock()) {
             --s->inFlight;
             s->lastActive.restart();
+            std::erase_if(s->pending, [&](const std::weak_ptr<HttpResponder> &p) {
+                return p.expired() || p.lock() == responder;
+            });
+            // The id of a session that initialize created, once it succeeded (a failed one is
+            // not kept: its id must not reach the client).
+            if (created && !s->mcp->protocolVersion().isEmpty())
+                h.append({QByteArrayLiteral("mcp-session-id"), s->id});
         }
         const int status = isRequestLevelError(message) ? 400 : 200;
         if (acceptsJson || status != 200) {
-            HttpHeaders h = headers;
             h[0].second = kJson;
             responder->respond(status, h, message);
             return;
         }
-        responder->beginStream(200, headers);
+        responder->beginStream(200, h);
         responder->write("event: message\ndata: " + message + "\n\n");
         responder->end();
     });
     if (!answers) {
         --session->inFlight;
-        HttpHeaders h;
-        if (created)
-            h.append({QByteArrayLiteral("mcp-session-id"), session->id});
-        responder->respond(202, h, {});
+        session->pending.pop_back();
+        responder->respond(202, t_cors, {});
     }
     if (created && session->mcp->protocolVersion().isEmpty())
         endSession(session->id); // initialize failed: no session to keep
@@ -302,8 +333,10 @@ void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<Http
     if (session->stream && session->stream->isOpen())
         session->stream->end(); // one stream per session: the newest wins
     session->stream = responder;
-    responder->beginStream(200, {{QByteArrayLiteral("content-type"), kEventStream},
-                                 {QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache")}});
+    HttpHeaders streamHeaders{{QByteArrayLiteral("content-type"), kEventStream},
+                              {QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache")}};
+    streamHeaders.append(t_cors);
+    responder->beginStream(200, streamHeaders);
     // Resumability: replay what the client missed on this stream.
     qint64 from = session->sentUpTo;
     const QByteArray lastEventId = request.header("last-event-id");
@@ -339,7 +372,7 @@ void McpHttpEndpoint::handleDelete(const HttpRequest &request, std::shared_ptr<H
     if (!session)
         return;
     endSession(session->id);
-    responder->respond(204, {}, {});
+    responder->respond(204, t_cors, {});
 }
 
 void McpHttpEndpoint::pushEvent(Session &session, const QByteArray &message)
@@ -363,11 +396,18 @@ void McpHttpEndpoint::endSession(const QByteArray &id)
         return;
     if (session->stream && session->stream->isOpen())
         session->stream->end();
+    // Requests still waiting (a long-poll, say) would never be answered by the gone session.
+    for (const auto &weakPending : session->pending) {
+        if (auto pending = weakPending.lock(); pending && !pending->isFinished())
+            refuse(*pending, 404, QStringLiteral("The session ended before this request was answered."));
+    }
     qCDebug(lcMcpHttp) << "session ended";
 }
 
 void McpHttpEndpoint::reap()
 {
+    t_cors.clear(); // no request is being handled
+
     QList<QByteArray> idle;
     for (const auto &session : std::as_const(m_sessions)) {
         const bool listening = session->stream && session->stream->isOpen();
@@ -398,6 +438,7 @@ int McpHttpEndpoint::inFlight() const
 
 void McpHttpEndpoint::close()
 {
+    t_cors.clear();
     m_closed = true;
     const auto ids = m_sessions.keys();
     for (const QByteArray &id : ids)

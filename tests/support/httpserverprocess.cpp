@@ -248,7 +248,7 @@ bool HttpConnection::parseHead(HttpReply *out)
             const QByteArray line = lines.at(i).trimmed();
             const qsizetype colon = line.indexOf(':');
             if (colon > 0)
-                r.headers.append({line.left(colon).trimmed().toLower(), line.mid(colon + 1).trimmed()});
+                r.headers.emplace_back(line.left(colon).trimmed().toLower(), line.mid(colon + 1).trimmed());
         }
         if (r.status / 100 == 1)
             continue; // 100 Continue and the like: the real response follows
@@ -366,10 +366,11 @@ std::optional<HttpReply> HttpConnection::readResponse(int timeoutMs)
         return std::nullopt;
     QByteArray body;
     if (!waitForBodyEnd(int(std::max<qint64>(deadline.remainingTime(), 1)), &body)) {
-        m_error = QStringLiteral("the body did not end within %1 ms; got %2 bytes: %3")
-                      .arg(timeoutMs)
+        m_error = QStringLiteral("the body did not end %1; got %2 bytes: %3")
+                      .arg(m_closed ? QStringLiteral("(the server closed the connection in the middle of it)")
+                                    : QStringLiteral("within %1 ms").arg(timeoutMs))
                       .arg(body.size())
-                      .arg(QString::fromUtf8(body.left(500)));
+                      .arg(QString::fromUtf8(body.left(300)));
         return std::nullopt;
     }
     head->body = body;
@@ -667,7 +668,7 @@ std::unique_ptr<HttpConnection> McpHttpClient::openStream(HttpReply *head, const
     HeaderList headers{{"Accept", "text/event-stream"}};
     headers += sessionHeaders();
     if (!lastEventId.isEmpty())
-        headers.append({"Last-Event-ID", lastEventId});
+        headers.emplace_back("Last-Event-ID", lastEventId);
     if (!c->connectToServer() || !c->send("GET", "/mcp", headers)) {
         m_error = c->errorString();
         return nullptr;
