@@ -141,7 +141,7 @@ void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpRes
     // Transports, "Security warning": validate Origin to stop DNS rebinding.
     t_cors.clear();
     const QByteArray origin = request.header("origin");
-    if (isMcp && !originAllowed(origin)) {
+    if (!originAllowed(origin)) { // on every route: /metrics too must not be readable after DNS rebinding
         refuse(*responder, 403, QStringLiteral("Origin not allowed."));
         return;
     }
