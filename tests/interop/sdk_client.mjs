@@ -20,6 +20,8 @@ import {
     ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
+import { checkedCall, toolErrorCode } from './lib/results.mjs';
+
 const binary = process.argv[2] || process.env.SIDECAR_BIN;
 if (!binary || !fs.existsSync(binary)) {
     console.error(`sdk_client.mjs: server binary not found (argv[2] or SIDECAR_BIN): ${binary}`);
@@ -42,29 +44,12 @@ let client;
 let stderr = '';
 const called = new Set();
 
-// A successful call: checks the result's shape and returns structuredContent.
 async function ok(name, args) {
-    assert.ok(client.getToolOutputValidator(name), `the SDK has no output validator cached for ${name}`);
-    const result = await client.callTool({ name, arguments: args }); // throws if it does not validate
-    assert.notEqual(result.isError, true, `${name} failed: ${JSON.stringify(result.content)}`);
-    assert.equal(typeof result.structuredContent, 'object');
-    assert.equal(result.content.length, 1);
-    assert.equal(result.content[0].type, 'text');
-    assert.deepEqual(JSON.parse(result.content[0].text), result.structuredContent);
-    called.add(name);
-    return result.structuredContent;
+    return checkedCall(client, name, args, called);
 }
 
-// A tool error: returns its code after checking its shape.
 async function toolError(name, args) {
-    const result = await client.callTool({ name, arguments: args });
-    assert.equal(result.isError, true, `${name} should have failed: ${JSON.stringify(result)}`);
-    assert.equal(result.structuredContent, undefined);
-    assert.equal(result.content.length, 1);
-    const body = JSON.parse(result.content[0].text);
-    assert.equal(typeof body.error.message, 'string');
-    assert.ok(body.error.message.length > 0);
-    return body.error.code;
+    return toolErrorCode(client, name, args);
 }
 
 describe('mcp-state-sidecar through the official MCP TypeScript SDK', () => {

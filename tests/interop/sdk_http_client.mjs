@@ -22,6 +22,8 @@ import {
     ErrorCode, LATEST_PROTOCOL_VERSION, McpError, ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
+import { checkedCall, toolErrorCode } from './lib/results.mjs';
+
 const binary = process.argv[2] || process.env.SIDECAR_BIN;
 if (!binary || !fs.existsSync(binary)) {
     console.error(`sdk_http_client.mjs: server binary not found (argv[2] or SIDECAR_BIN): ${binary}`);
@@ -82,29 +84,12 @@ async function connectClient(name, errors) {
     return { client: c, transport: t };
 }
 
-// A successful call: checks the result's shape and returns structuredContent.
 async function ok(name, args, on = client) {
-    assert.ok(on.getToolOutputValidator(name), `the SDK has no output validator cached for ${name}`);
-    const result = await on.callTool({ name, arguments: args }); // throws if it does not validate
-    assert.notEqual(result.isError, true, `${name} failed: ${JSON.stringify(result.content)}`);
-    assert.equal(typeof result.structuredContent, 'object');
-    assert.equal(result.content.length, 1);
-    assert.equal(result.content[0].type, 'text');
-    assert.deepEqual(JSON.parse(result.content[0].text), result.structuredContent);
-    called.add(name);
-    return result.structuredContent;
+    return checkedCall(on, name, args, called);
 }
 
-// A tool error: returns its code after checking its shape.
 async function toolError(name, args) {
-    const result = await client.callTool({ name, arguments: args });
-    assert.equal(result.isError, true, `${name} should have failed: ${JSON.stringify(result)}`);
-    assert.equal(result.structuredContent, undefined);
-    assert.equal(result.content.length, 1);
-    const body = JSON.parse(result.content[0].text);
-    assert.equal(typeof body.error.message, 'string');
-    assert.ok(body.error.message.length > 0);
-    return body.error.code;
+    return toolErrorCode(client, name, args);
 }
 
 // The store's revision now.
