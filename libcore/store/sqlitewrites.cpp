@@ -36,6 +36,7 @@ std::optional<QString> nonEmpty(const QString &s)
 
 // ---------------------------------------------------------------- keys
 
+
 struct KvRow
 {
     QByteArray value;
@@ -388,6 +389,34 @@ Result<void> WriteTxn::trimHistory()
 
 // ---------------------------------------------------------------- keys
 
+namespace {
+
+// The conditions of state_set / state_delete (require_lease, then if_version). True when one
+// failed: `res` then holds ok:false with the reason (and conflict/current_version).
+Result<bool> checkKvConditions(WriteTxn &t, const QString &key, const std::optional<KvRow> &row,
+                               const std::optional<std::int64_t> &ifVersion,
+                               const std::optional<LeaseGuard> &requireLease, double now, KvWriteResult &res)
+{
+    TRY_ASSIGN(guardFailure, checkGuard(t.db(), requireLease, now));
+    if (guardFailure) {
+        res.reason = guardFailure;
+        return true;
+    }
+    const std::int64_t current = row ? row->version : 0;
+    if (!ifVersion || (*ifVersion == 0 ? !row.has_value() : current == *ifVersion))
+        return false;
+    res.conflict = true;
+    res.currentVersion = current;
+    res.reason = *ifVersion == 0 ? QStringLiteral("Key '%1' already exists (version %2)").arg(key).arg(current)
+                                 : QStringLiteral("Version conflict: key '%1' is at version %2, not %3")
+                                       .arg(key)
+                                       .arg(current)
+                                       .arg(*ifVersion);
+    return true;
+}
+
+} // namespace
+
 Result<KvWriteResult> kvSet(WriteTxn &t, const KvSetArgs &args)
 {
     if (args.ttlSeconds)
@@ -396,23 +425,9 @@ Result<KvWriteResult> kvSet(WriteTxn &t, const KvSetArgs &args)
     TRY_ASSIGN(row, loadKv(t.db(), args.key));
     TRY(expireKvIfLapsed(t, args.key, row, now));
     KvWriteResult res;
-    TRY_ASSIGN(guardFailure, checkGuard(t.db(), args.requireLease, now));
-    if (guardFailure) {
-        res.reason = guardFailure;
+    TRY_ASSIGN(refused, checkKvConditions(t, args.key, row, args.ifVersion, args.requireLease, now, res));
+    if (refused)
         return res;
-    }
-    const std::int64_t current = row ? row->version : 0;
-    if (args.ifVersion && (*args.ifVersion == 0 ? row.has_value() : current != *args.ifVersion)) {
-        res.conflict = true;
-        res.currentVersion = current;
-        res.reason = *args.ifVersion == 0
-                         ? QStringLiteral("Key '%1' already exists (version %2)").arg(args.key).arg(current)
-                         : QStringLiteral("Version conflict: key '%1' is at version %2, not %3")
-                               .arg(args.key)
-                               .arg(current)
-                               .arg(*args.ifVersion);
-        return res;
-    }
     std::optional<double> expiresAt;
     if (args.ttlSeconds)
         expiresAt = now + *args.ttlSeconds;
@@ -436,21 +451,9 @@ Result<KvWriteResult> kvDelete(WriteTxn &t, const KvDeleteArgs &args)
     TRY_ASSIGN(row, loadKv(t.db(), args.key));
     TRY(expireKvIfLapsed(t, args.key, row, now));
     KvWriteResult res;
-    TRY_ASSIGN(guardFailure, checkGuard(t.db(), args.requireLease, now));
-    if (guardFailure) {
-        res.reason = guardFailure;
+    TRY_ASSIGN(refused, checkKvConditions(t, args.key, row, args.ifVersion, args.requireLease, now, res));
+    if (refused)
         return res;
-    }
-    const std::int64_t current = row ? row->version : 0;
-    if (args.ifVersion && (*args.ifVersion == 0 ? row.has_value() : current != *args.ifVersion)) {
-        res.conflict = true;
-        res.currentVersion = current;
-        res.reason = QStringLiteral("Version conflict: key '%1' is at version %2, not %3")
-                         .arg(args.key)
-                         .arg(current)
-                         .arg(*args.ifVersion);
-        return res;
-    }
     if (!row) {
         res.reason = QStringLiteral("Key '%1' not found").arg(args.key);
         return res;
