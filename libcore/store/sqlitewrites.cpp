@@ -768,15 +768,22 @@ Result<LeaseRenewResult> leaseRenew(WriteTxn &t, const LeaseRenewArgs &args)
 
 // ---------------------------------------------------------------- sessions
 
+namespace {
+
+Result<std::optional<QByteArray>> loadSessionContext(Connection &db, const QString &sessionId)
+{
+    TRY_ASSIGN(st, db.run("SELECT context FROM sessions WHERE session_id = ?", sessionId));
+    if (!st.next())
+        return std::optional<QByteArray>();
+    return std::optional<QByteArray>(st.json(0));
+}
+
+} // namespace
+
 Result<SessionSaveResult> sessionSave(WriteTxn &t, const SessionSaveArgs &args)
 {
     const double now = nowSeconds();
-    std::optional<QByteArray> previous;
-    {
-        TRY_ASSIGN(st, t.db().run("SELECT context FROM sessions WHERE session_id = ?", args.sessionId));
-        if (st.next())
-            previous = st.json(0);
-    }
+    TRY_ASSIGN(previous, loadSessionContext(t.db(), args.sessionId));
     TRY_ASSIGN(rev, t.mutate("session", "save", args.sessionId, args.context, previous, args.agentId, args.principal,
                              now));
     TRY(t.db().run("INSERT INTO sessions (session_id, context, saved_at, updated_at, agent_id) VALUES (?, ?, ?, ?, ?) "
@@ -794,12 +801,7 @@ Result<SessionSaveResult> sessionSave(WriteTxn &t, const SessionSaveArgs &args)
 Result<bool> sessionDelete(WriteTxn &t, const SessionDeleteArgs &args)
 {
     const double now = nowSeconds();
-    std::optional<QByteArray> previous;
-    {
-        TRY_ASSIGN(st, t.db().run("SELECT context FROM sessions WHERE session_id = ?", args.sessionId));
-        if (st.next())
-            previous = st.json(0);
-    }
+    TRY_ASSIGN(previous, loadSessionContext(t.db(), args.sessionId));
     if (!previous)
         return false;
     TRY(t.db().run("DELETE FROM sessions WHERE session_id = ?", args.sessionId));

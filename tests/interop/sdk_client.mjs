@@ -20,23 +20,9 @@ import {
     ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
-import { checkedCall, toolErrorCode } from './lib/results.mjs';
+import { CONTRACT_TOOLS, DESTRUCTIVE, checkedCall, serverBinary, toolErrorCode } from './lib/results.mjs';
 
-const binary = process.argv[2] || process.env.SIDECAR_BIN;
-if (!binary || !fs.existsSync(binary)) {
-    console.error(`sdk_client.mjs: server binary not found (argv[2] or SIDECAR_BIN): ${binary}`);
-    process.exit(2);
-}
-
-const CONTRACT_TOOLS = [
-    'state_set', 'state_get', 'state_delete', 'state_list', 'state_watch',
-    'workflow_create', 'workflow_discover', 'workflow_claim', 'workflow_claim_next', 'workflow_heartbeat',
-    'workflow_checkpoint', 'workflow_complete', 'workflow_resume', 'workflow_status', 'workflow_list',
-    'lease_acquire', 'lease_release', 'lease_renew', 'lease_list',
-    'session_save', 'session_restore', 'session_list', 'session_delete',
-    'history_log', 'sidecar_health', 'sidecar_reset',
-];
-const DESTRUCTIVE = new Set(['state_delete', 'session_delete', 'sidecar_reset']);
+const binary = serverBinary('sdk_client.mjs');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-interop-'));
 let transport;
