@@ -243,6 +243,30 @@ Setting originsSetting()
     return s;
 }
 
+Setting hostsSetting()
+{
+    Setting s = makeSetting("SIDECAR_ALLOWED_HOSTS", "--allowed-hosts", u"list"_s,
+                            "Comma-separated host names the HTTP transport answers to (the Host header) besides "
+                            "localhost names; empty: any Host on a non-loopback address, localhost names only "
+                            "on a loopback one (against DNS rebinding).");
+    s.apply = [](Config &c, const QString &v) -> Result<void> {
+        QStringList hosts;
+        for (const QString &part : v.split(u',')) {
+            QString host = part.trimmed().toLower();
+            if (host.isEmpty())
+                continue;
+            if (host != "*"_L1 && !checkHost(host).isEmpty())
+                return expected(u"comma-separated host names or IP addresses (no port), not \"%1\""_s.arg(part.trimmed()));
+            if (!hosts.contains(host))
+                hosts.append(host);
+        }
+        c.allowedHosts = hosts;
+        return {};
+    };
+    s.show = [](const Config &c) { return c.allowedHosts.join(u','); };
+    return s;
+}
+
 Setting durabilitySetting()
 {
     Setting s = makeSetting("SIDECAR_DURABILITY", "--durability", u"full|normal"_s,
@@ -298,6 +322,7 @@ std::vector<Setting> buildSettings()
                                "caller must page."));
     t.push_back(durabilitySetting());
     t.push_back(originsSetting());
+    t.push_back(hostsSetting());
     t.push_back(textSetting("SIDECAR_TOKENS_FILE", "--tokens-file", "path", &Config::tokensFile, nullptr,
                             "JSON file of SHA-256 hashed bearer tokens and their scopes; SIGHUP reloads it. "
                             "Empty: no tokens, every caller has every scope."));

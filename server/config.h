@@ -38,6 +38,7 @@ struct Config
     qint64 maxList = 100000;                                     // SIDECAR_MAX_LIST
     bool durable = true;                                         // SIDECAR_DURABILITY: full (true) | normal
     QStringList allowedOrigins; // SIDECAR_ALLOWED_ORIGINS, normalised "scheme://host[:port]"; empty: localhost only
+    QStringList allowedHosts;   // SIDECAR_ALLOWED_HOSTS, lower-case host names; empty: see the setting
     QString tokensFile;         // SIDECAR_TOKENS_FILE; empty: tokens off
     bool allowReset = false;    // SIDECAR_ALLOW_RESET
     bool insecure = false;      // SIDECAR_INSECURE

@@ -187,6 +187,8 @@ int Daemon::startHttp()
 
     http::McpHttpOptions endpointOptions;
     endpointOptions.allowedOrigins = m_config.allowedOrigins;
+    endpointOptions.allowedHosts = m_config.allowedHosts;
+    endpointOptions.checkHost = m_config.isLoopbackHost() || !m_config.allowedHosts.isEmpty();
     endpointOptions.sessionIdleTimeoutMs = int(std::min(m_config.sessionIdleTimeout * 1000, 2e9));
     endpointOptions.maxRequestBytes = maxRequestBytes();
     endpointOptions.maxReplyBytes = m_config.maxReplyBytes;

@@ -137,6 +137,11 @@ bool HttpResponder::isOpen() const
     return (m_state == State::Pending || m_state == State::Streaming) && m_connection;
 }
 
+bool HttpResponder::isStreaming() const
+{
+    return m_state == State::Streaming;
+}
+
 bool HttpResponder::isFinished() const
 {
     return m_state == State::Finished;

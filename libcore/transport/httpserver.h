@@ -120,6 +120,7 @@ public:
 
     bool isOpen() const;     // the client is connected and the response not finished
     bool isFinished() const; // respond() or end() completed
+    bool isStreaming() const; // beginStream() done, end() not yet
     // Bytes queued on the connection and not yet taken by the kernel, while this response is active.
     qint64 bufferedBytes() const;
 

@@ -91,6 +91,19 @@ struct McpHttpEndpoint::Session
     std::deque<Event> replay;               // the newest events, for Last-Event-ID
     qint64 nextSeq = 1;
     qint64 sentUpTo = 0;                    // the last event written to a GET stream
+    // POSTs answered over SSE with a priming event: a client whose stream broke before the answer
+    // resumes it with GET and Last-Event-ID "p<stream>.0" (events "p<stream>.<n>").
+    std::deque<PostStream> postStreams;
+    qint64 nextPostStream = 1;
+
+    PostStream *postStream(qint64 streamId)
+    {
+        for (PostStream &p : postStreams) {
+            if (p.id == streamId)
+                return &p;
+        }
+        return nullptr;
+    }
 };
 
 McpHttpEndpoint::McpHttpEndpoint(const protocol::ToolRegistry &registry, protocol::ServerInfo info,
@@ -125,6 +138,26 @@ bool McpHttpEndpoint::originAllowed(QByteArrayView origin) const
     return m_options.allowedOrigins.contains(normalised) || m_options.allowedOrigins.contains(QStringLiteral("*"));
 }
 
+bool McpHttpEndpoint::hostAllowed(QByteArrayView host) const
+{
+    if (!m_options.checkHost || host.isEmpty())
+        return true;
+    // "name", "name:port", "[v6]", "[v6]:port"
+    QString name = QString::fromLatin1(host).toLower();
+    if (name.startsWith(u'[')) {
+        const qsizetype close = name.indexOf(u']');
+        if (close < 0)
+            return false;
+        name = name.mid(1, close - 1);
+    } else if (const qsizetype colon = name.lastIndexOf(u':'); colon >= 0) {
+        name.truncate(colon);
+    }
+    if (name.endsWith(u'.'))
+        name.chop(1);
+    return isLocalHost(name) || m_options.allowedHosts.contains(name) ||
+           m_options.allowedHosts.contains(QStringLiteral("*"));
+}
+
 void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
 {
     if (m_closed) {
@@ -140,6 +173,11 @@ void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpRes
     }
     // Transports, "Security warning": validate Origin to stop DNS rebinding.
     t_cors.clear();
+    if (!hostAllowed(request.header("host"))) {
+        refuse(*responder, 421, QStringLiteral("Host not allowed: this server answers to localhost names "
+                                               "(see SIDECAR_ALLOWED_HOSTS)."));
+        return;
+    }
     const QByteArray origin = request.header("origin");
     if (!originAllowed(origin)) { // on every route: /metrics too must not be readable after DNS rebinding
         refuse(*responder, 403, QStringLiteral("Origin not allowed."));
@@ -286,10 +324,18 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
     session->mcp->setCallContext(context);
     ++session->inFlight;
     session->pending.push_back(responder);
+    // Resumable only for clients that know priming events (Transports, 2025-11-25: an event with
+    // an id and empty data); older clients would try to parse the empty data.
+    const bool resumable = !acceptsJson && session->mcp->protocolVersion() >= QLatin1String("2025-11-25");
+    const qint64 streamId = resumable ? session->nextPostStream++ : 0;
     std::weak_ptr<Session> weak = m_sessions.value(session->id);
-    const bool answers = session->mcp->handle(request.body, [weak, responder, headers, acceptsJson,
-                                                             created](const QByteArray &message) {
+    const int keepAnswered = m_options.replayPostStreams;
+    const bool answers = session->mcp->handle(request.body, [weak, responder, headers, acceptsJson, created, streamId,
+                                                             keepAnswered](const QByteArray &message) {
         HttpHeaders h = headers;
+        QByteArray event = "event: message\ndata: " + message + "\n\n";
+        if (streamId)
+            event.prepend("id: p" + QByteArray::number(streamId) + ".1\n");
         if (auto s = weak.lock()) {
             --s->inFlight;
             s->lastActive.restart();
@@ -300,24 +346,86 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
             // not kept: its id must not reach the client).
             if (created && !s->mcp->protocolVersion().isEmpty())
                 h.append({QByteArrayLiteral("mcp-session-id"), s->id});
+            if (PostStream *p = streamId ? s->postStream(streamId) : nullptr) {
+                p->answered = true;
+                p->answer = event;
+                if (auto resumed = p->stream.lock(); resumed && resumed != responder && resumed->isOpen()) {
+                    resumed->write(event);
+                    resumed->end();
+                }
+                trimPostStreams(*s, keepAnswered);
+            }
         }
         const int status = isRequestLevelError(message) ? 400 : 200;
-        if (acceptsJson || status != 200) {
+        if (!responder->isStreaming() && (acceptsJson || status != 200)) {
             h[0].second = kJson;
             responder->respond(status, h, message);
             return;
         }
-        responder->beginStream(200, h);
-        responder->write("event: message\ndata: " + message + "\n\n");
+        if (!responder->isStreaming())
+            responder->beginStream(200, h);
+        responder->write(event);
         responder->end();
     });
     if (!answers) {
         --session->inFlight;
         session->pending.pop_back();
         responder->respond(202, t_cors, {});
+    } else if (streamId && !responder->isFinished()) {
+        // The answer will take a while (a watch, a queued write): open the stream with a priming
+        // event so that a client cut off meanwhile can come back for the answer.
+        responder->beginStream(200, headers);
+        responder->write("id: p" + QByteArray::number(streamId) + ".0\ndata: \n\n");
+        session->postStreams.push_back(PostStream{streamId, responder, {}, false});
     }
     if (created && session->mcp->protocolVersion().isEmpty())
         endSession(session->id); // initialize failed: no session to keep
+}
+
+void McpHttpEndpoint::trimPostStreams(Session &session, int keepAnswered)
+{
+    int answered = 0;
+    for (const PostStream &p : session.postStreams)
+        answered += p.answered ? 1 : 0;
+    for (auto it = session.postStreams.begin(); answered > keepAnswered && it != session.postStreams.end();) {
+        if (it->answered) {
+            it = session.postStreams.erase(it);
+            --answered;
+        } else {
+            ++it;
+        }
+    }
+}
+
+// GET with Last-Event-ID "p<stream>.<n>": the rest of a POST's stream (its answer, then the end),
+// now or when it comes.
+void McpHttpEndpoint::resumePostStream(Session &session, QByteArrayView lastEventId,
+                                       std::shared_ptr<HttpResponder> responder)
+{
+    const QByteArrayView rest = lastEventId.sliced(1);
+    const qsizetype dot = rest.indexOf('.');
+    bool okStream = false;
+    bool okEvent = false;
+    const qint64 streamId = dot > 0 ? rest.first(dot).toLongLong(&okStream) : 0;
+    const qint64 event = dot > 0 ? rest.sliced(dot + 1).toLongLong(&okEvent) : 0;
+    PostStream *p = okStream && okEvent ? session.postStream(streamId) : nullptr;
+    if (!p) {
+        refuse(*responder, 400, QStringLiteral("Unknown or expired Last-Event-ID: that stream is no longer kept."));
+        return;
+    }
+    HttpHeaders streamHeaders{{QByteArrayLiteral("content-type"), kEventStream},
+                              {QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache")}};
+    streamHeaders.append(t_cors);
+    responder->beginStream(200, streamHeaders);
+    if (p->answered) {
+        if (event < 1)
+            responder->write(p->answer);
+        responder->end();
+        return;
+    }
+    if (auto previous = p->stream.lock(); previous && previous->isOpen())
+        previous->end(); // one reader per stream: the newest wins
+    p->stream = responder;
 }
 
 void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
@@ -330,6 +438,11 @@ void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<Http
     Session *session = sessionFor(request, responder, context);
     if (!session)
         return;
+    const QByteArray lastEventId = request.header("last-event-id");
+    if (lastEventId.startsWith('p')) {
+        resumePostStream(*session, lastEventId, std::move(responder));
+        return;
+    }
     if (session->stream && session->stream->isOpen())
         session->stream->end(); // one stream per session: the newest wins
     session->stream = responder;
@@ -339,7 +452,6 @@ void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<Http
     responder->beginStream(200, streamHeaders);
     // Resumability: replay what the client missed on this stream.
     qint64 from = session->sentUpTo;
-    const QByteArray lastEventId = request.header("last-event-id");
     if (!lastEventId.isEmpty()) {
         bool ok = false;
         const qint64 last = lastEventId.toLongLong(&ok);
@@ -398,8 +510,17 @@ void McpHttpEndpoint::endSession(const QByteArray &id)
         session->stream->end();
     // Requests still waiting (a long-poll, say) would never be answered by the gone session.
     for (const auto &weakPending : session->pending) {
-        if (auto pending = weakPending.lock(); pending && !pending->isFinished())
+        auto pending = weakPending.lock();
+        if (!pending || pending->isFinished())
+            continue;
+        if (pending->isStreaming())
+            pending->end(); // a resumed GET of it would now get 404
+        else
             refuse(*pending, 404, QStringLiteral("The session ended before this request was answered."));
+    }
+    for (const PostStream &p : session->postStreams) {
+        if (auto resumed = p.stream.lock(); resumed && resumed->isOpen())
+            resumed->end();
     }
     qCDebug(lcMcpHttp) << "session ended";
 }
@@ -425,6 +546,10 @@ void McpHttpEndpoint::keepAlive()
     for (const auto &session : std::as_const(m_sessions)) {
         if (session->stream && session->stream->isOpen() && !session->stream->write(QByteArrayLiteral(": keep-alive\n\n")))
             session->stream.reset();
+        for (const PostStream &p : session->postStreams) {
+            if (auto waiting = p.stream.lock(); waiting && !p.answered && waiting->isOpen())
+                waiting->write(QByteArrayLiteral(": keep-alive\n\n"));
+        }
     }
 }
 

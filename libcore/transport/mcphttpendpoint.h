@@ -11,9 +11,11 @@
 // `MCP-Protocol-Version` must be a supported version (400 otherwise; absent means 2025-03-26, as
 // the spec says). GET opens the session's stream for server-to-client messages (resource
 // updates); every event has an id, and a client that reconnects with `Last-Event-ID` gets what it
-// missed (a bounded replay buffer per session). DELETE ends the session. Other methods: 405 with
+// missed (a bounded replay buffer per session). A POST answered over SSE to a 2025-11-25 client
+// whose answer is not ready at once starts with a priming event (id "p<stream>.0", empty data): a
+// client cut off before the answer GETs it with that Last-Event-ID. DELETE ends the session. Other methods: 405 with
 // `Allow`. A browser `Origin` not in the allowed list (localhost origins by default) is 403 before
-// anything else; with an authenticator, a request without a valid bearer token is 401 with
+// anything else, and so is a Host that is not this server's name when checkHost is set (421); with an authenticator, a request without a valid bearer token is 401 with
 // `WWW-Authenticate`, and the token's scope and name apply to that request's calls.
 //
 // Sessions idle longer than sessionIdleTimeoutMs (no request, no call in flight, no open stream)
@@ -43,10 +45,16 @@ struct McpHttpOptions
 {
     QByteArray path = "/mcp";
     QStringList allowedOrigins; // normalised "scheme://host[:port]"; empty: localhost origins only
+    // With checkHost, a Host header naming neither a localhost name nor one of allowedHosts (lower
+    // case, no port; "*" for any) is 421: a page that rebinds its DNS name to 127.0.0.1 sends its
+    // own name as Host, and same-origin GETs carry no Origin.
+    bool checkHost = false;
+    QStringList allowedHosts;
     int sessionIdleTimeoutMs = 3600 * 1000;
     qint64 maxRequestBytes = qint64(2) << 20;
     qint64 maxReplyBytes = qint64(16) << 20;
     int replayEvents = 1000; // events kept per session for Last-Event-ID
+    int replayPostStreams = 100; // answered POST streams kept per session for Last-Event-ID
     int keepAliveMs = 15000; // an SSE comment this often on open streams
 };
 
@@ -80,6 +88,8 @@ public:
 
     // True when `origin` may call this server (an absent Origin always may).
     bool originAllowed(QByteArrayView origin) const;
+    // True when a request with this Host header is for this server (an absent Host always is).
+    bool hostAllowed(QByteArrayView host) const;
 
 private:
     struct Session;
@@ -87,6 +97,13 @@ private:
     {
         qint64 seq;
         QByteArray data;
+    };
+    struct PostStream
+    {
+        qint64 id;
+        std::weak_ptr<HttpResponder> stream; // the POST's own, or the GET that resumed it
+        QByteArray answer;                   // the answer's SSE event, once there
+        bool answered = false;
     };
 
     void handlePost(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
@@ -100,6 +117,8 @@ private:
     Session *createSession(const protocol::CallContext &context);
     void endSession(const QByteArray &id);
     void pushEvent(Session &session, const QByteArray &message);
+    void resumePostStream(Session &session, QByteArrayView lastEventId, std::shared_ptr<HttpResponder> responder);
+    static void trimPostStreams(Session &session, int keepAnswered);
     void reap();
     void keepAlive();
 

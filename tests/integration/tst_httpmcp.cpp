@@ -143,10 +143,17 @@ private slots:
     void configuredOrigins();
     void allowedBrowserOriginsGetCors();
 
+    // Host (DNS rebinding)
+    void defaultHosts_data();
+    void defaultHosts();
+    void configuredHosts();
+
     // GET stream and resumability
     void getStream();
     void getStreamKeepAlive();
     void resourceUpdatesAndResume();
+    void postStreamResumedWithGet();
+    void postStreamNotPrimedForOlderClients();
 
     // state_watch over HTTP
     void watchWokenByAnotherSession();
@@ -1001,6 +1008,144 @@ void TestHttpMcp::resourceUpdatesAndResume()
     // Unsubscribed: the session hears no more.
     auto unsubscribed = a.request(QStringLiteral("resources/unsubscribe"), R"({"uri":")" + uri + R"("})");
     QVERIFY2(unsubscribed && unsubscribed->root().find("result"), qPrintable(answerText(unsubscribed)));
+}
+
+// A page whose DNS name was rebound to 127.0.0.1 is same-origin with the server: its GETs carry
+// no Origin, but its Host is its own name. On a loopback address only localhost names are served.
+void TestHttpMcp::defaultHosts_data()
+{
+    QTest::addColumn<QByteArray>("host");
+    QTest::addColumn<bool>("allowed");
+    const QByteArray p = ':' + QByteArray::number(port());
+    QTest::newRow("127.0.0.1:port") << "127.0.0.1" + p << true;
+    QTest::newRow("localhost:port") << "localhost" + p << true;
+    QTest::newRow("LocalHost") << QByteArray("LocalHost") << true;
+    QTest::newRow("[::1]:port") << "[::1]" + p << true;
+    QTest::newRow("app.localhost") << "app.localhost" + p << true;
+    QTest::newRow("evil") << "evil.example" + p << false;
+    QTest::newRow("localhost as a label") << "localhost.evil.example" + p << false;
+    QTest::newRow("LAN address") << QByteArray("192.168.1.10") << false;
+    QTest::newRow("unclosed bracket") << QByteArray("[::1") << false;
+}
+
+void TestHttpMcp::defaultHosts()
+{
+    QFETCH(QByteArray, host);
+    QFETCH(bool, allowed);
+    HeaderList headers = kPostHeaders;
+    headers.emplace_back("Host", host);
+    const HttpReply init = httpRequest(port(), "POST", "/mcp", headers, initializeBody("2025-11-25"));
+    QVERIFY2(init.status == (allowed ? 200 : 421), qPrintable(init.describe()));
+    QCOMPARE(init.hasHeader("mcp-session-id"), allowed);
+    for (const QByteArray &path : {QByteArray("/healthz"), QByteArray("/metrics"), QByteArray("/mcp")}) {
+        HeaderList get{{"Host", host}};
+        if (path == "/mcp")
+            get.emplace_back("Accept", "text/event-stream");
+        const HttpReply r = httpRequest(port(), "GET", path, get);
+        if (allowed)
+            QVERIFY2(r.status != 421, qPrintable(QString::fromLatin1(path) + u": " + r.describe()));
+        else
+            QVERIFY2(r.status == 421, qPrintable(QString::fromLatin1(path) + u": " + r.describe()));
+    }
+}
+
+void TestHttpMcp::configuredHosts()
+{
+    HttpServerProcess server;
+    QVERIFY2(server.start({QStringLiteral("--allowed-hosts"), QStringLiteral("Sidecar.Internal, 10.0.0.7")}),
+             qPrintable(server.errorString()));
+    const QByteArray p = ':' + QByteArray::number(server.port());
+    for (const auto &[host, status] : std::vector<std::pair<QByteArray, int>>{
+             {"sidecar.internal" + p, 200}, {"SIDECAR.INTERNAL", 200}, {"10.0.0.7" + p, 200},
+             {"localhost" + p, 200}, {"other.internal" + p, 421}}) {
+        const HttpReply r = httpRequest(server.port(), "GET", "/healthz", {{"Host", host}});
+        QVERIFY2(r.status == status, qPrintable(QString::fromLatin1(host) + u": " + r.describe()));
+    }
+    // A bad list is a configuration error.
+    QProcess bad;
+    bad.start(QString::fromLocal8Bit(qgetenv("SIDECAR_BIN")),
+              {QStringLiteral("--transport"), QStringLiteral("http"), QStringLiteral("--allowed-hosts"),
+               QStringLiteral("http://x.example/")});
+    QVERIFY(bad.waitForFinished(30000));
+    QCOMPARE(bad.exitCode(), 2);
+    QVERIFY2(bad.readAllStandardError().contains("SIDECAR_ALLOWED_HOSTS"), "the error does not name the setting");
+}
+
+// A POST answered over SSE whose answer takes a while opens with a priming event (an id, no
+// data). A client cut off before the answer GETs the rest of that stream with Last-Event-ID and
+// receives the answer, then the end of the stream; the answer is kept for a later retry too.
+void TestHttpMcp::postStreamResumedWithGet()
+{
+    McpHttpClient c(port());
+    QVERIFY2(c.initialize("2025-11-25"), qPrintable(c.errorString()));
+    const qint64 revision = storeRevision(c);
+    QVERIFY(revision >= 0);
+    const QByteArray args = R"({"prefix":"post-resume/","since_revision":)" + QByteArray::number(revision) +
+                            R"(,"timeout_seconds":30})";
+    auto watch = c.startCall(QStringLiteral("state_watch"), args, {{"Accept", "text/event-stream"}});
+    QVERIFY(watch);
+    auto head = watch->readHead(15000);
+    QVERIFY2(head && head->status == 200, qPrintable(head ? head->describe() : watch->errorString()));
+    QCOMPARE(head->mediaType(), QByteArray("text/event-stream"));
+    auto priming = watch->nextEvent(15000);
+    QVERIFY2(priming, "no priming event on a POST stream whose answer is pending");
+    QVERIFY2(priming->hasId && !priming->id.isEmpty() && priming->data.isEmpty(),
+             qPrintable(QStringLiteral("not a priming event: id '%1' data '%2'")
+                            .arg(QString::fromLatin1(priming->id), QString::fromUtf8(priming->data))));
+    watch->abort(); // cut off before the answer
+
+    // The client comes back for that stream before the answer exists...
+    HttpReply resumedHead;
+    auto resumed = c.openStream(&resumedHead, priming->id);
+    QVERIFY2(resumed && resumedHead.status == 200, qPrintable(resumedHead.describe() + c.errorString()));
+    // ... and the change that answers the watch happens.
+    QVERIFY2(c.call(QStringLiteral("state_set"), R"({"key":"post-resume/k","value":{"n":1}})"),
+             qPrintable(c.errorString()));
+    auto answerEvent = nextDataEvent(*resumed, 20000);
+    QVERIFY2(answerEvent, "the watch's answer did not arrive on the resumed stream");
+    QVERIFY2(answerEvent->hasId && answerEvent->id != priming->id, answerEvent->id.constData());
+    auto answer = json::parse(answerEvent->data);
+    QString why;
+    const json::Value *s = sc(answer, &why);
+    QVERIFY2(s, qPrintable(why));
+    QCOMPARE(int(s->find("events")->items().size()), 1);
+    QCOMPARE(s->find("events")->items()[0].find("key")->toQString(), QStringLiteral("post-resume/k"));
+    QVERIFY2(resumed->waitForBodyEnd(15000), "the resumed stream did not end after the answer");
+
+    // Asked again from the priming id, the kept answer comes at once; from the answer's id, nothing.
+    auto again = c.openStream(&resumedHead, priming->id);
+    QVERIFY(again && resumedHead.status == 200);
+    auto replayed = nextDataEvent(*again, 15000);
+    QVERIFY2(replayed && replayed->data == answerEvent->data, "the kept answer was not replayed");
+    QVERIFY(again->waitForBodyEnd(15000));
+    auto done = c.openStream(&resumedHead, answerEvent->id);
+    QVERIFY(done && resumedHead.status == 200);
+    QByteArray rest;
+    QVERIFY(done->waitForBodyEnd(15000, &rest));
+    QVERIFY2(parseSse(rest).isEmpty(), rest.constData());
+
+    // An id this session never issued is refused, and the session's own stream is untouched.
+    auto unknown = c.openStream(&resumedHead, "p999999.0");
+    QVERIFY2(resumedHead.status == 400, qPrintable(resumedHead.describe()));
+    QVERIFY2(c.call(QStringLiteral("sidecar_health"), "{}"), qPrintable(c.errorString()));
+}
+
+// Clients of 2025-06-18 and older do not expect events with empty data: none is sent.
+void TestHttpMcp::postStreamNotPrimedForOlderClients()
+{
+    McpHttpClient c(port());
+    QVERIFY2(c.initialize("2025-06-18"), qPrintable(c.errorString()));
+    const qint64 revision = storeRevision(c);
+    QVERIFY(revision >= 0);
+    const QByteArray args = R"({"prefix":"post-old/","since_revision":)" + QByteArray::number(revision) +
+                            R"(,"timeout_seconds":30})";
+    auto watch = c.startCall(QStringLiteral("state_watch"), args, {{"Accept", "text/event-stream"}});
+    QVERIFY(watch);
+    QVERIFY2(c.call(QStringLiteral("state_set"), R"({"key":"post-old/k","value":1})"), qPrintable(c.errorString()));
+    auto reply = watch->readResponse(20000);
+    QVERIFY2(reply && reply->status == 200, qPrintable(reply ? reply->describe() : watch->errorString()));
+    const QList<SseEvent> events = parseSse(reply->body);
+    QVERIFY2(events.size() == 1 && !events[0].data.isEmpty(), qPrintable(reply->describe()));
 }
 
 // ---- state_watch over HTTP

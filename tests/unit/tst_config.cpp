@@ -37,6 +37,7 @@ QString field(const Config &c, const QString &env)
         {u"SIDECAR_MAX_LIST"_s, [](const Config &x) { return QString::number(x.maxList); }},
         {u"SIDECAR_DURABILITY"_s, [](const Config &x) { return x.durable ? u"true"_s : u"false"_s; }},
         {u"SIDECAR_ALLOWED_ORIGINS"_s, [](const Config &x) { return x.allowedOrigins.join(u','); }},
+        {u"SIDECAR_ALLOWED_HOSTS"_s, [](const Config &x) { return x.allowedHosts.join(u','); }},
         {u"SIDECAR_TOKENS_FILE"_s, [](const Config &x) { return x.tokensFile; }},
         {u"SIDECAR_ALLOW_RESET"_s, [](const Config &x) { return x.allowReset ? u"true"_s : u"false"_s; }},
         {u"SIDECAR_INSECURE"_s, [](const Config &x) { return x.insecure ? u"true"_s : u"false"_s; }},
@@ -107,6 +108,8 @@ private slots:
     void isLoopbackHost();
     void origins_data();
     void origins();
+    void hosts_data();
+    void hosts();
     void binaryExitCodes_data();
     void binaryExitCodes();
     void markdownTable();
@@ -155,7 +158,7 @@ void TestConfig::defaults()
 void TestConfig::defaultsRoundTrip()
 {
     const auto &settings = sidecar::daemon::configSettings();
-    QCOMPARE(settings.size(), std::size_t(25));
+    QCOMPARE(settings.size(), std::size_t(26));
     for (const auto &s : settings) {
         Config c;
         const auto applied = s.apply(c, s.defaultText());
@@ -618,6 +621,33 @@ void TestConfig::origins()
     const ConfigOutcome o = parse({u"--allowed-origins"_s, text});
     QVERIFY2(o.config.has_value(), qPrintable(o.err));
     QCOMPARE(o.config->allowedOrigins, expected);
+}
+
+void TestConfig::hosts_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<QStringList>("expected"); // empty with an empty text: refused
+    QTest::newRow("names, case, spaces") << u" Sidecar.Internal ,10.0.0.7,,sidecar.internal"_s
+                                         << QStringList{u"sidecar.internal"_s, u"10.0.0.7"_s};
+    QTest::newRow("ipv6 brackets dropped") << u"[fd00::1]"_s << QStringList{u"fd00::1"_s};
+    QTest::newRow("any") << u"*"_s << QStringList{u"*"_s};
+    QTest::newRow("a URL is refused") << u"http://x.example/"_s << QStringList{};
+    QTest::newRow("a port is refused") << u"x.example:8000"_s << QStringList{};
+}
+
+void TestConfig::hosts()
+{
+    QFETCH(QString, text);
+    QFETCH(QStringList, expected);
+    const ConfigOutcome o = parse({u"--allowed-hosts"_s, text});
+    if (expected.isEmpty()) {
+        QVERIFY(!o.config.has_value());
+        QCOMPARE(o.exitCode, 2);
+        QVERIFY2(o.err.contains(u"SIDECAR_ALLOWED_HOSTS"_s), qPrintable(o.err));
+        return;
+    }
+    QVERIFY2(o.config.has_value(), qPrintable(o.err));
+    QCOMPARE(o.config->allowedHosts, expected);
 }
 
 // The real executable: exit codes, and which stream each text goes to (stdout carries protocol).
