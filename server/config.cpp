@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "store/redis/redisconnection.h"
+
 #include <cmath>
 #include <limits>
 #include <map>
@@ -184,29 +186,13 @@ QString checkHost(QString &v)
     return {};
 }
 
+// The same parser the Redis backend connects with (store/redis/redisconnection.h); its message
+// never repeats a password.
 QString checkRedisUrl(QString &v)
 {
-    static const QString shape = u"redis://[user:password@]host[:port][/db] or unix:///path/to/socket"_s;
     v = v.trimmed();
-    const QUrl url(v, QUrl::StrictMode);
-    const QString scheme = url.scheme().toLower();
-    if (!url.isValid())
-        return shape;
-    if (scheme == "rediss"_L1)
-        return u"redis:// or unix:// (TLS, rediss://, is not supported)"_s;
-    if (scheme == "redis"_L1) {
-        const QString path = url.path();
-        static const QRegularExpression db(u"^/?([0-9]{1,9})?$"_s);
-        if (url.host().isEmpty() || !db.match(path).hasMatch() || url.hasFragment())
-            return shape;
-        return {};
-    }
-    if (scheme == "unix"_L1) {
-        if (!url.host().isEmpty() || !url.path().startsWith(u'/') || url.path().size() < 2)
-            return shape;
-        return {};
-    }
-    return shape;
+    auto parsed = store::redis::parseRedisUrl(v);
+    return parsed ? QString() : parsed.error().message;
 }
 
 Setting originsSetting()

@@ -13,6 +13,7 @@
 #include "logging.h"
 #include "protocol/mcpserversession.h"
 #include "protocol/toolregistry.h"
+#include "store/redis/redisstore.h"
 #include "store/sqlitestore.h"
 #include "tools/changefeed.h"
 #include "tools/resources.h"
@@ -104,19 +105,8 @@ int Daemon::start()
         metrics->recordCommit(batch, seconds, committed);
     };
 
-    if (m_config.backend != QLatin1String("sqlite")) {
-        qCCritical(lcServer) << "backend" << m_config.backend << "is not available in this build";
-        return 2;
-    }
-    const QString path = QFileInfo(m_config.dbPath).absoluteFilePath();
-    qCInfo(lcServer).noquote() << "opening SQLite database" << path
-                               << (m_config.durable ? "(durability full)" : "(durability normal)");
-    auto sqlite = std::make_unique<store::SqliteStore>(path, options);
-    if (auto opened = sqlite->open(); !opened) {
-        qCCritical(lcServer).noquote() << "cannot open" << path << ":" << opened.error().message;
-        return 1;
-    }
-    m_store = std::move(sqlite);
+    if (const int failed = openStore(options); failed != 0)
+        return failed;
 
     m_registry = std::make_unique<protocol::ToolRegistry>();
     tools::ToolOptions toolOptions;
@@ -150,6 +140,36 @@ int Daemon::start()
     }
     // ---- end resources
     return started;
+}
+
+int Daemon::openStore(const store::StoreOptions &options)
+{
+    if (m_config.backend == QLatin1String("redis")) {
+        auto endpoint = store::redis::parseRedisUrl(m_config.redisUrl);
+        if (!endpoint) {
+            qCCritical(lcServer).noquote() << "REDIS_URL:" << endpoint.error().message;
+            return 2;
+        }
+        qCInfo(lcServer).noquote() << "using Redis at" << endpoint->display() << "with key prefix"
+                                   << m_config.redisPrefix;
+        auto redis = std::make_unique<store::RedisStore>(*endpoint, m_config.redisPrefix, options);
+        // Unreachable at start is not fatal: tools answer `unavailable`, /readyz fails, and the
+        // store connects by itself once Redis answers.
+        if (auto opened = redis->open(); !opened)
+            qCWarning(lcServer).noquote() << opened.error().message;
+        m_store = std::move(redis);
+        return 0;
+    }
+    const QString path = QFileInfo(m_config.dbPath).absoluteFilePath();
+    qCInfo(lcServer).noquote() << "opening SQLite database" << path
+                               << (m_config.durable ? "(durability full)" : "(durability normal)");
+    auto sqlite = std::make_unique<store::SqliteStore>(path, options);
+    if (auto opened = sqlite->open(); !opened) {
+        qCCritical(lcServer).noquote() << "cannot open" << path << ":" << opened.error().message;
+        return 1;
+    }
+    m_store = std::move(sqlite);
+    return 0;
 }
 
 qint64 Daemon::maxRequestBytes() const

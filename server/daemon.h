@@ -23,7 +23,8 @@ class ToolRegistry;
 } // namespace sidecar::protocol
 namespace sidecar::store {
 class Store;
-}
+struct StoreOptions;
+} // namespace sidecar::store
 namespace sidecar::tools {
 class ChangeFeed;
 }
@@ -59,6 +60,8 @@ signals:
 
 private:
     void installSignalHandlers();
+    // The configured backend into m_store; 0, or the exit code.
+    int openStore(const store::StoreOptions &options);
     int startStdio();
     int startHttp();
     void addOperationalRoutes();

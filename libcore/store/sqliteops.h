@@ -142,6 +142,10 @@ Result<bool> sessionDelete(WriteTxn &t, const SessionDeleteArgs &args);
 
 Result<ResetResult> reset(WriteTxn &t, const QString &principal);
 
+// MCP session records (no revision, no history); sqlitemcpsessions.cpp.
+Result<bool> mcpSessionPut(WriteTxn &t, const McpSessionRecord &record);
+Result<bool> mcpSessionDelete(WriteTxn &t, const QByteArray &id);
+
 // Removes keys and leases whose deadline passed, each with an 'expire' history entry of its
 // own revision; at most `max` of each per call. Returns how many were removed.
 Result<int> sweepExpired(WriteTxn &t, int max);
@@ -168,5 +172,7 @@ Result<HistoryResult> historyLog(Connection &db, const HistoryQuery &query);
 Result<ChangesResult> changes(Connection &db, const ChangesQuery &query);
 
 Result<HealthInfo> health(Connection &db);
+
+Result<std::optional<McpSessionRecord>> mcpSessionGet(Connection &db, const QByteArray &id);
 
 } // namespace sidecar::store::sqlite

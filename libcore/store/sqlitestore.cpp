@@ -608,6 +608,22 @@ void SqliteStore::sessionList(const PrefixListArgs &args, Callback<SessionListRe
                             [args, o = m_options](sqlite::Connection &db) { return sqlite::sessionList(db, args, o); });
 }
 
+void SqliteStore::mcpSessionPut(const McpSessionRecord &record, Callback<bool> done)
+{
+    write<bool>(std::move(done), [record](sqlite::WriteTxn &t) { return sqlite::mcpSessionPut(t, record); });
+}
+
+void SqliteStore::mcpSessionGet(const QByteArray &id, Callback<std::optional<McpSessionRecord>> done)
+{
+    read<std::optional<McpSessionRecord>>(std::move(done),
+                                          [id](sqlite::Connection &db) { return sqlite::mcpSessionGet(db, id); });
+}
+
+void SqliteStore::mcpSessionDelete(const QByteArray &id, Callback<bool> done)
+{
+    write<bool>(std::move(done), [id](sqlite::WriteTxn &t) { return sqlite::mcpSessionDelete(t, id); });
+}
+
 void SqliteStore::sessionDelete(const SessionDeleteArgs &args, Callback<bool> done)
 {
     write<bool>(std::move(done), [args](sqlite::WriteTxn &t) { return sqlite::sessionDelete(t, args); });

@@ -84,6 +84,10 @@ public:
     void historyLog(const HistoryQuery &query, Callback<HistoryResult> done) override;
     void changes(const ChangesQuery &query, Callback<ChangesResult> done) override;
 
+    void mcpSessionPut(const McpSessionRecord &record, Callback<bool> done) override;
+    void mcpSessionGet(const QByteArray &id, Callback<std::optional<McpSessionRecord>> done) override;
+    void mcpSessionDelete(const QByteArray &id, Callback<bool> done) override;
+
     void health(Callback<HealthInfo> done) override;
     void reset(const QString &principal, Callback<ResetResult> done) override;
 

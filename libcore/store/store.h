@@ -433,6 +433,21 @@ struct ResetResult
     std::int64_t cleared = 0;
 };
 
+// ---------------------------------------------------------------- MCP sessions
+
+// What an MCP HTTP session is, kept in the store so that every sidecar sharing it can serve the
+// session's next request (no sticky sessions behind a load balancer), and so that a session
+// outlives a restart. Not state: no revision, no history, not counted or listed by any tool,
+// not cleared by reset. A record past expiresAt is gone.
+struct McpSessionRecord
+{
+    QByteArray id;           // Mcp-Session-Id
+    QString protocolVersion; // negotiated at initialize
+    QString principal;       // the token name that created it (empty: tokens off)
+    QStringList subscriptions; // resource URIs as the client spelled them
+    double expiresAt = 0;    // Unix seconds: the session ends when idle past it
+};
+
 // ---------------------------------------------------------------- the seam
 
 class Store : public QObject
@@ -477,6 +492,12 @@ public:
 
     virtual void historyLog(const HistoryQuery &query, Callback<HistoryResult> done) = 0;
     virtual void changes(const ChangesQuery &query, Callback<ChangesResult> done) = 0;
+
+    // MCP sessions (see McpSessionRecord): put replaces the whole record; get answers nullopt for
+    // an unknown or expired id; delete answers whether a live record was there.
+    virtual void mcpSessionPut(const McpSessionRecord &record, Callback<bool> done) = 0;
+    virtual void mcpSessionGet(const QByteArray &id, Callback<std::optional<McpSessionRecord>> done) = 0;
+    virtual void mcpSessionDelete(const QByteArray &id, Callback<bool> done) = 0;
 
     virtual void health(Callback<HealthInfo> done) = 0;
     virtual void reset(const QString &principal, Callback<ResetResult> done) = 0;

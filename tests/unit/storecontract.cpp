@@ -1806,4 +1806,105 @@ void StoreContract::closeAnswersEverything()
     store->close(); // idempotent
 }
 
+// MCP session records: put, get (exact fields back, subscriptions in order), replace, delete;
+// no revision or history, untouched by reset.
+void StoreContract::mcpSessionRecords()
+{
+    Store &s = *m_store;
+    McpSessionRecord r;
+    r.id = "0123456789abcdef0123456789abcdef";
+    r.protocolVersion = str("2025-11-25");
+    r.principal = str("agent-token");
+    r.subscriptions = {str("state://kv/a%2Fb"), str("state://workflows"), str("state://kv/é")};
+    r.expiresAt = now() + 3600;
+    REQUIRE_OK(before, CALL(KvEntry, s, kvGet, str("none")));
+    REQUIRE_OK(put, CALL(bool, s, mcpSessionPut, r));
+    QVERIFY(put);
+    REQUIRE_OK(got, CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, r.id));
+    QVERIFY(got.has_value());
+    QCOMPARE(got->id, r.id);
+    QCOMPARE(got->protocolVersion, r.protocolVersion);
+    QCOMPARE(got->principal, r.principal);
+    QCOMPARE(got->subscriptions, r.subscriptions);
+    QVERIFY(std::abs(got->expiresAt - r.expiresAt) < 0.01);
+
+    // Replaced whole.
+    r.subscriptions = {};
+    r.principal.clear();
+    REQUIRE_OK(put2, CALL(bool, s, mcpSessionPut, r));
+    QVERIFY(put2);
+    REQUIRE_OK(got2, CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, r.id));
+    QVERIFY(got2 && got2->subscriptions.isEmpty() && got2->principal.isEmpty());
+
+    // Not state: no revision, no history; reset keeps it.
+    REQUIRE_OK(after, CALL(KvEntry, s, kvGet, str("none")));
+    QCOMPARE(after.revision, before.revision);
+    REQUIRE_OK(cleared, CALL(ResetResult, s, reset, QString()));
+    QVERIFY(cleared.ok);
+    REQUIRE_OK(kept, CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, r.id));
+    QVERIFY(kept.has_value());
+
+    REQUIRE_OK(deleted, CALL(bool, s, mcpSessionDelete, r.id));
+    QVERIFY(deleted);
+    REQUIRE_OK(gone, CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, r.id));
+    QVERIFY(!gone.has_value());
+    REQUIRE_OK(again, CALL(bool, s, mcpSessionDelete, r.id));
+    QVERIFY(!again);
+    REQUIRE_OK(unknown, CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, QByteArray("ffff")));
+    QVERIFY(!unknown.has_value());
+}
+
+void StoreContract::mcpSessionExpiry()
+{
+    Store &s = *m_store;
+    McpSessionRecord r;
+    r.id = "short-lived";
+    r.protocolVersion = str("2025-06-18");
+    r.expiresAt = now() + 0.3;
+    REQUIRE_OK(put, CALL(bool, s, mcpSessionPut, r));
+    QVERIFY(put);
+    REQUIRE_OK(live, CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, r.id));
+    QVERIFY(live.has_value());
+    QVERIFY(waitUntil(
+        [&] {
+            auto g = CALL(std::optional<McpSessionRecord>, s, mcpSessionGet, r.id);
+            return g && !g->has_value();
+        },
+        15000));
+    REQUIRE_OK(deleted, CALL(bool, s, mcpSessionDelete, r.id));
+    QVERIFY(!deleted);
+}
+
+int runSuites(const QStringList &args, const QList<QObject *> &suites)
+{
+    QStringList options;
+    QStringList functions;
+    for (int i = 1; i < args.size(); ++i) {
+        const QString &a = args.at(i);
+        if (a.startsWith(u'-')) {
+            options << a;
+            // Options that take a value.
+            if ((a == QLatin1String("-o") || a == QLatin1String("-maxwarnings") || a == QLatin1String("-eventdelay") ||
+                 a == QLatin1String("-keydelay") || a == QLatin1String("-mousedelay")) &&
+                i + 1 < args.size())
+                options << args.at(++i);
+        } else {
+            functions << a;
+        }
+    }
+    int status = 0;
+    for (QObject *suite : suites) {
+        QStringList mine;
+        for (const QString &f : functions) {
+            const QString name = f.section(u':', 0, 0);
+            if (suite->metaObject()->indexOfMethod(QString(name + QStringLiteral("()")).toLatin1().constData()) >= 0)
+                mine << f;
+        }
+        if (!functions.isEmpty() && mine.isEmpty())
+            continue;
+        status |= QTest::qExec(suite, QStringList{args.at(0)} + options + mine);
+    }
+    return status;
+}
+
 } // namespace sidecar::test

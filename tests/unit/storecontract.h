@@ -13,7 +13,9 @@
 //
 // Thread: runs on the test's main thread, which owns the stores and runs the event loop.
 
+#include <QList>
 #include <QObject>
+#include <QStringList>
 
 #include <functional>
 #include <memory>
@@ -87,6 +89,10 @@ private slots:
     void sessionSaveRestore();
     void sessionListAndDelete();
 
+    // MCP session records
+    void mcpSessionRecords();
+    void mcpSessionExpiry();
+
     // history and changes
     void historyLogFilters();
     void historyRecordsEveryKind();
@@ -108,5 +114,9 @@ private:
     Factory m_factory;
     std::unique_ptr<store::Store> m_store;
 };
+
+// Runs each suite with QTest::qExec(); test function names given on the command line go to
+// whichever suite has them (options such as -o or -v2 go to all). Returns the OR of the results.
+int runSuites(const QStringList &args, const QList<QObject *> &suites);
 
 } // namespace sidecar::test

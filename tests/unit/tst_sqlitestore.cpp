@@ -16,6 +16,7 @@
 
 #include "storecontract.h"
 #include "store/sqlitecursor.h"
+#include "store/sqlitemigration.h"
 #include "store/sqlitestore.h"
 #include "testutil.h"
 
@@ -224,7 +225,7 @@ void TestSqliteStore::walAndSchemaVersion()
     auto s = openStore(path);
     QVERIFY(s);
     QCOMPARE(queryValue(path, str("PRAGMA journal_mode")).toString(), str("wal"));
-    QCOMPARE(queryValue(path, str("PRAGMA user_version")).toInt(), 1);
+    QCOMPARE(queryValue(path, str("PRAGMA user_version")).toInt(), sqlite::latestSchemaVersion());
     QCOMPARE(queryValue(path, str("SELECT value FROM meta WHERE name = 'revision'")).toLongLong(), 0LL);
     QCOMPARE(s->backendName(), str("sqlite"));
 }
@@ -484,7 +485,7 @@ INSERT INTO leases VALUES ('res-dead', 'holder-2', %2);
     QVERIFY(s->backupPath().startsWith(path + QStringLiteral(".bak-")));
     QVERIFY(QFile::exists(s->backupPath()));
     QCOMPARE(queryValue(s->backupPath(), str("SELECT COUNT(*) FROM kv_store")).toInt(), 4);
-    QCOMPARE(queryValue(path, str("PRAGMA user_version")).toInt(), 1);
+    QCOMPARE(queryValue(path, str("PRAGMA user_version")).toInt(), sqlite::latestSchemaVersion());
 
     // Keys, re-minified, with versions from the migrated history.
     REQUIRE_OK(config, CALL(KvEntry, *s, kvGet, str("config")));
@@ -637,35 +638,7 @@ int main(int argc, char *argv[])
     });
     TestSqliteStore specific(dir);
 
-    QStringList options;
-    QStringList functions;
-    const QStringList args = app.arguments();
-    for (int i = 1; i < args.size(); ++i) {
-        const QString &a = args.at(i);
-        if (a.startsWith(u'-')) {
-            options << a;
-            // Options that take a value.
-            if ((a == QLatin1String("-o") || a == QLatin1String("-maxwarnings") || a == QLatin1String("-eventdelay") ||
-                 a == QLatin1String("-keydelay") || a == QLatin1String("-mousedelay")) &&
-                i + 1 < args.size())
-                options << args.at(++i);
-        } else {
-            functions << a;
-        }
-    }
-    int status = 0;
-    for (QObject *suite : {static_cast<QObject *>(&contract), static_cast<QObject *>(&specific)}) {
-        QStringList mine;
-        for (const QString &f : functions) {
-            const QString name = f.section(u':', 0, 0);
-            if (suite->metaObject()->indexOfMethod(QString(name + QStringLiteral("()")).toLatin1().constData()) >= 0)
-                mine << f;
-        }
-        if (!functions.isEmpty() && mine.isEmpty())
-            continue;
-        status |= QTest::qExec(suite, QStringList{args.at(0)} + options + mine);
-    }
-    return status;
+    return test::runSuites(app.arguments(), {&contract, &specific});
 }
 
 #include "tst_sqlitestore.moc"
