@@ -132,11 +132,25 @@ int Daemon::start()
         auto *resources = new tools::ResourceHub(*m_store, resourceOptions, this);
         if (m_session)
             resources->attach(*m_session);
-        if (m_endpoint)
+        if (m_endpoint) {
             m_endpoint->setSessionHook([this, resources](protocol::McpServerSession &s) {
                 resources->attach(s);
                 s.setCallObserver([this](const protocol::CallRecord &call) { recordCall(call); });
             });
+            // HTTP sessions live in the store: any instance on it serves them, and they survive
+            // a restart.
+            http::McpHttpEndpoint::SessionSharing sharing;
+            sharing.store = m_store.get();
+            sharing.subscriptions = [resources](const protocol::McpServerSession &s) {
+                return resources->subscriptions(s);
+            };
+            sharing.setSubscriptions = [resources](protocol::McpServerSession &s, const QStringList &uris) {
+                resources->setSubscriptions(s, uris);
+            };
+            m_endpoint->setSessionSharing(std::move(sharing));
+            connect(resources, &tools::ResourceHub::subscriptionsChanged, m_endpoint.get(),
+                    &http::McpHttpEndpoint::sessionChanged);
+        }
     }
     // ---- end resources
     return started;

@@ -87,6 +87,14 @@ public:
     // sink; dropped before the session is initialized.
     void sendNotification(const QString &method, const QByteArray &paramsJson);
 
+    // Puts a new session in the state of one initialized elsewhere (another instance sharing the
+    // store, or before a restart): `protocolVersion` negotiated, notifications/initialized seen.
+    void restore(const QString &protocolVersion)
+    {
+        m_protocolVersion = protocolVersion;
+        m_initialized = true;
+    }
+
     bool initialized() const { return m_initialized; }
     QString protocolVersion() const { return m_protocolVersion; }
     // Requests answered later that have not been answered yet.

@@ -330,12 +330,51 @@ bool ResourceHub::handle(protocol::McpServerSession &session, const QString &met
     }
     const QString canonical = resourceUri(parsed->kind, parsed->id);
     if (isSubscribe) {
+        const bool had = m_subscribers.value(&session).uris.value(canonical) == uri;
         subscribe(session, uri, canonical, id, respond);
+        if (!had && m_subscribers.value(&session).uris.contains(canonical))
+            Q_EMIT subscriptionsChanged(&session);
         return true;
     }
+    const bool had = m_subscribers.value(&session).uris.contains(canonical);
     unsubscribe(session, canonical);
     respond(jsonrpc::response(id, QByteArrayLiteral("{}")));
+    if (had)
+        Q_EMIT subscriptionsChanged(&session);
     return true;
+}
+
+QStringList ResourceHub::subscriptions(const protocol::McpServerSession &session) const
+{
+    const auto it = m_subscribers.constFind(const_cast<protocol::McpServerSession *>(&session));
+    if (it == m_subscribers.constEnd())
+        return {};
+    QStringList uris = it->uris.values();
+    uris.sort();
+    return uris;
+}
+
+void ResourceHub::setSubscriptions(protocol::McpServerSession &session, const QStringList &uris)
+{
+    QHash<QString, QString> wanted; // canonical -> as spelled
+    for (const QString &uri : uris) {
+        if (wanted.size() >= m_options.maxSubscriptionsPerSession)
+            break;
+        if (auto parsed = parseResourceUri(uri))
+            wanted.insert(resourceUri(parsed->kind, parsed->id), uri);
+    }
+    const QHash<QString, QString> current = m_subscribers.value(&session).uris;
+    for (auto it = current.cbegin(); it != current.cend(); ++it) {
+        if (!wanted.contains(it.key()))
+            unsubscribe(session, it.key());
+    }
+    if (wanted.isEmpty())
+        return;
+    Subscriber &sub = m_subscribers[&session];
+    for (auto it = wanted.cbegin(); it != wanted.cend(); ++it) {
+        sub.uris.insert(it.key(), it.value());
+        m_watchers[it.key()].insert(&session);
+    }
 }
 
 // ---------------------------------------------------------------- reads

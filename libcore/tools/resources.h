@@ -104,7 +104,16 @@ public:
     // The revision up to which changes have been turned into notifications.
     qint64 seenRevision() const { return m_lastSeen; }
 
+    // A session's subscriptions, as the client spelled the URIs (sorted), and their replacement
+    // by another set (a session restored from, or refreshed by, the shared session record:
+    // URIs that do not parse are skipped; no answer and no notification is sent).
+    QStringList subscriptions(const protocol::McpServerSession &session) const;
+    void setSubscriptions(protocol::McpServerSession &session, const QStringList &uris);
+
 signals:
+    // `session` subscribed or unsubscribed through resources/subscribe or /unsubscribe.
+    void subscriptionsChanged(protocol::McpServerSession *session);
+
     // A notifications/resources/updated left for `session` (for tests and metrics).
     void notified(protocol::McpServerSession *session, const QString &uri);
 

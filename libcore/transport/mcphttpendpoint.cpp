@@ -1,5 +1,6 @@
 #include "mcphttpendpoint.h"
 
+#include <QDateTime>
 #include <QHostAddress>
 #include <QLoggingCategory>
 #include <QRandomGenerator>
@@ -85,6 +86,8 @@ struct McpHttpEndpoint::Session
     QString principal; // the token name that created it: sessions are bound to it
     std::unique_ptr<protocol::McpServerSession> mcp;
     QElapsedTimer lastActive;
+    QElapsedTimer verified; // last confirmed against the store (shared sessions)
+    QElapsedTimer saved;    // last saved to the store (invalid: never)
     int inFlight = 0;                       // POSTs waiting for their answers
     std::shared_ptr<HttpResponder> stream;  // the GET stream, when open
     std::vector<std::weak_ptr<HttpResponder>> pending; // POSTs waiting for answers
@@ -114,6 +117,10 @@ McpHttpEndpoint::McpHttpEndpoint(const protocol::ToolRegistry &registry, protoco
     m_reaper.start(std::clamp(m_options.sessionIdleTimeoutMs / 4, 50, 60000));
     connect(&m_keepAlive, &QTimer::timeout, this, &McpHttpEndpoint::keepAlive);
     m_keepAlive.start(m_options.keepAliveMs);
+    connect(&m_refresh, &QTimer::timeout, this, &McpHttpEndpoint::refreshStreams);
+    m_refresh.setInterval(std::clamp(m_options.sessionIdleTimeoutMs / 4, 50, kVerifyMs));
+    quint32 tag = QRandomGenerator::system()->generate();
+    m_instance = QByteArray(reinterpret_cast<const char *>(&tag), sizeof tag).toHex();
 }
 
 McpHttpEndpoint::~McpHttpEndpoint()
@@ -220,87 +227,255 @@ void McpHttpEndpoint::handle(const HttpRequest &request, std::shared_ptr<HttpRes
         route->route(request, std::move(responder));
         return;
     }
-    if (request.method == "POST")
-        handlePost(request, std::move(responder), *context);
-    else if (request.method == "GET")
-        handleGet(request, std::move(responder), *context);
-    else if (request.method == "DELETE")
-        handleDelete(request, std::move(responder), *context);
-    else
+    const bool isPost = request.method == "POST";
+    const bool isGet = request.method == "GET";
+    if (!isPost && !isGet && request.method != "DELETE") {
         refuse(*responder, 405, QStringLiteral("Method not allowed."),
                {{QByteArrayLiteral("allow"), QByteArrayLiteral("GET, POST, DELETE")}});
+        return;
+    }
+    if (isPost && !postHeadersAcceptable(request, *responder))
+        return;
+    if (isGet && !request.header("accept").contains(kEventStream)) {
+        refuse(*responder, 406, QStringLiteral("GET opens an event stream: Accept text/event-stream."));
+        return;
+    }
+    if (isPost && request.header(kSessionHeader).isEmpty()) {
+        handlePost(request, std::move(responder), *context, nullptr); // initialize
+        return;
+    }
+    resolveSession(request, std::move(responder), *context,
+                   [this, context = *context](const HttpRequest &r, std::shared_ptr<HttpResponder> out,
+                                              Session *session) {
+                       if (r.method == "POST")
+                           handlePost(r, std::move(out), context, session);
+                       else if (r.method == "GET")
+                           handleGet(r, std::move(out), *session);
+                       else
+                           handleDelete(std::move(out), *session);
+                   });
 }
 
-McpHttpEndpoint::Session *McpHttpEndpoint::sessionFor(const HttpRequest &request,
-                                                      const std::shared_ptr<HttpResponder> &responder,
-                                                      const protocol::CallContext &context)
+bool McpHttpEndpoint::postHeadersAcceptable(const HttpRequest &request, HttpResponder &responder) const
+{
+    const QByteArray accept = request.header("accept");
+    const bool acceptsJson = accept.isEmpty() || accept.contains(kJson) || accept.contains("*/*") ||
+                             accept.contains("application/*");
+    if (!acceptsJson && !accept.contains(kEventStream)) {
+        refuse(responder, 406, QStringLiteral("Accept application/json or text/event-stream."));
+        return false;
+    }
+    const QByteArray contentType = request.header("content-type");
+    if (!contentType.isEmpty() && !contentType.contains(kJson)) {
+        refuse(responder, 415, QStringLiteral("The body must be application/json."));
+        return false;
+    }
+    return true;
+}
+
+void McpHttpEndpoint::resolveSession(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                                     const protocol::CallContext &context, SessionContinuation next)
 {
     const QByteArray id = request.header(kSessionHeader);
     if (id.isEmpty()) {
         refuse(*responder, 400, QStringLiteral("The Mcp-Session-Id header is required."));
-        return nullptr;
-    }
-    const auto it = m_sessions.constFind(id);
-    // Another token's session is as good as unknown (Transports, "Session management": bind
-    // sessions to their user).
-    if (it == m_sessions.constEnd() || (*it)->principal != context.principal) {
-        refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
-        return nullptr;
+        return;
     }
     // Transports, "Protocol version header": absent means 2025-03-26; unsupported is a 400.
     const QByteArray version = request.header("mcp-protocol-version");
     if (!version.isEmpty() &&
         !protocol::McpServerSession::supportedVersions().contains(QString::fromLatin1(version))) {
         refuse(*responder, 400, QStringLiteral("Unsupported MCP-Protocol-Version: %1").arg(QString::fromLatin1(version)));
-        return nullptr;
+        return;
     }
-    Session *session = it->get();
-    session->lastActive.restart();
+    const auto it = m_sessions.constFind(id);
+    if (it != m_sessions.constEnd()) {
+        // Another token's session is as good as unknown (Transports, "Session management": bind
+        // sessions to their user).
+        if ((*it)->principal != context.principal) {
+            refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
+            return;
+        }
+        Session *session = it->get();
+        const bool fresh = !m_sharing.store || session->verified.elapsed() < kVerifyMs;
+        if (fresh) {
+            session->lastActive.restart();
+            touch(*session);
+            next(request, std::move(responder), session);
+            return;
+        }
+    } else if (!m_sharing.store) {
+        refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
+        return;
+    }
+    // Ask the store: the session may have been created, changed or ended by another instance.
+    // The request is copied (the reference dies with this call), and so are its CORS headers.
+    QPointer<McpHttpEndpoint> self(this);
+    m_sharing.store->mcpSessionGet(
+        id, [self, request, responder, context, next = std::move(next), cors = t_cors,
+             id](Result<std::optional<store::McpSessionRecord>> record) mutable {
+            if (!self || responder->isFinished() || !responder->isOpen())
+                return;
+            t_cors = cors;
+            if (self->m_closed) {
+                refuse(*responder, 503, QStringLiteral("The server is shutting down."));
+                return;
+            }
+            Session *session = self->m_sessions.value(id).get();
+            if (!record) {
+                if (!session) {
+                    refuse(*responder, 503, QStringLiteral("The session store cannot be reached: try again."),
+                           {{QByteArrayLiteral("retry-after"), QByteArrayLiteral("1")}});
+                    return;
+                }
+                // The store is down: this instance's copy serves meanwhile.
+            } else if (!record->has_value() || (*record)->principal != context.principal) {
+                if (session && record->has_value())
+                    return refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
+                if (session)
+                    self->endSession(id); // ended elsewhere
+                refuse(*responder, 404, QStringLiteral("Unknown or ended session: initialize a new one."));
+                return;
+            } else if (!session) {
+                session = self->restoreSession(**record);
+            } else if (self->m_sharing.setSubscriptions) {
+                self->m_sharing.setSubscriptions(*session->mcp, (*record)->subscriptions);
+            }
+            session->verified.restart();
+            session->lastActive.restart();
+            self->touch(*session);
+            next(request, std::move(responder), session);
+        });
+}
+
+McpHttpEndpoint::Session *McpHttpEndpoint::restoreSession(const store::McpSessionRecord &record)
+{
+    protocol::CallContext context;
+    context.principal = record.principal;
+    Session *session = createSession(context, record.id);
+    session->mcp->restore(record.protocolVersion);
+    if (m_sharing.setSubscriptions)
+        m_sharing.setSubscriptions(*session->mcp, record.subscriptions);
+    session->saved.start(); // the record is current
+    qCDebug(lcMcpHttp) << "session restored from the store";
     return session;
 }
 
-McpHttpEndpoint::Session *McpHttpEndpoint::createSession(const protocol::CallContext &context)
+void McpHttpEndpoint::persist(Session &session, std::function<void()> then)
+{
+    if (!m_sharing.store || session.mcp->protocolVersion().isEmpty()) {
+        if (then)
+            then();
+        return;
+    }
+    store::McpSessionRecord record;
+    record.id = session.id;
+    record.protocolVersion = session.mcp->protocolVersion();
+    record.principal = session.principal;
+    if (m_sharing.subscriptions)
+        record.subscriptions = m_sharing.subscriptions(*session.mcp);
+    record.expiresAt = double(QDateTime::currentMSecsSinceEpoch()) / 1000.0 + m_options.sessionIdleTimeoutMs / 1000.0;
+    session.saved.start();
+    m_sharing.store->mcpSessionPut(record, [then = std::move(then)](Result<bool> done) {
+        if (!done)
+            qCWarning(lcMcpHttp).noquote() << "cannot save an MCP session in the store:" << done.error().message;
+        if (then)
+            then();
+    });
+}
+
+void McpHttpEndpoint::touch(Session &session)
+{
+    // The record's idle deadline moves with use, at most a few times per idle period.
+    if (m_sharing.store && session.saved.isValid() && session.saved.elapsed() > m_options.sessionIdleTimeoutMs / 4)
+        persist(session);
+}
+
+void McpHttpEndpoint::sessionChanged(protocol::McpServerSession *mcp)
+{
+    for (const auto &session : std::as_const(m_sessions)) {
+        if (session->mcp.get() == mcp) {
+            persist(*session);
+            return;
+        }
+    }
+}
+
+void McpHttpEndpoint::setSessionSharing(SessionSharing sharing)
+{
+    m_sharing = std::move(sharing);
+    if (m_sharing.store)
+        m_refresh.start();
+    else
+        m_refresh.stop();
+}
+
+void McpHttpEndpoint::refreshStreams()
+{
+    t_cors.clear(); // no request is being handled
+    if (!m_sharing.store || m_closed)
+        return;
+    for (const auto &session : std::as_const(m_sessions)) {
+        const bool listening = session->stream && session->stream->isOpen();
+        // A session listening on its stream or waiting for an answer (a watch) is in use: its
+        // record's deadline moves on. A record saved now is read next time (a read racing the
+        // write could see the old one).
+        if ((listening || session->inFlight > 0) && session->saved.isValid() &&
+            session->saved.elapsed() > m_options.sessionIdleTimeoutMs / 4) {
+            persist(*session);
+            continue;
+        }
+        if (!listening)
+            continue;
+        const QByteArray id = session->id;
+        QPointer<McpHttpEndpoint> self(this);
+        m_sharing.store->mcpSessionGet(id, [self, id](Result<std::optional<store::McpSessionRecord>> record) {
+            if (!self || !record)
+                return; // the store is down: keep serving the local copy
+            const auto it = self->m_sessions.constFind(id);
+            if (it == self->m_sessions.constEnd())
+                return;
+            if (!record->has_value()) {
+                self->endSession(id); // deleted (or expired) through another instance
+                return;
+            }
+            (*it)->verified.restart();
+            if (self->m_sharing.setSubscriptions)
+                self->m_sharing.setSubscriptions(*(*it)->mcp, (*record)->subscriptions);
+        });
+    }
+}
+
+McpHttpEndpoint::Session *McpHttpEndpoint::createSession(const protocol::CallContext &context, QByteArray id)
 {
     auto session = std::make_shared<Session>();
-    session->id = newSessionId();
+    session->id = id.isEmpty() ? newSessionId() : std::move(id);
+    session->verified.start();
     session->principal = context.principal;
     session->mcp = std::make_unique<protocol::McpServerSession>(m_registry, m_info);
     session->mcp->setMaxRequestBytes(m_options.maxRequestBytes);
     session->mcp->setMaxReplyBytes(m_options.maxReplyBytes);
     session->lastActive.start();
-    const QByteArray id = session->id;
-    session->mcp->setSink([this, id](const QByteArray &message) {
-        const auto it = m_sessions.constFind(id);
+    session->mcp->setSink([this, sid = session->id](const QByteArray &message) {
+        const auto it = m_sessions.constFind(sid);
         if (it != m_sessions.constEnd())
             pushEvent(**it, message);
     });
     if (m_sessionHook)
         m_sessionHook(*session->mcp);
     Session *raw = session.get();
-    m_sessions.insert(id, std::move(session));
+    m_sessions.insert(raw->id, std::move(session));
     return raw;
 }
 
 void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
-                                 const protocol::CallContext &context)
+                                 const protocol::CallContext &context, Session *session)
 {
     const QByteArray accept = request.header("accept");
     const bool acceptsJson = accept.isEmpty() || accept.contains(kJson) || accept.contains("*/*") ||
                              accept.contains("application/*");
-    const bool acceptsStream = accept.contains(kEventStream);
-    if (!acceptsJson && !acceptsStream) {
-        refuse(*responder, 406, QStringLiteral("Accept application/json or text/event-stream."));
-        return;
-    }
-    const QByteArray contentType = request.header("content-type");
-    if (!contentType.isEmpty() && !contentType.contains(kJson)) {
-        refuse(*responder, 415, QStringLiteral("The body must be application/json."));
-        return;
-    }
-
-    Session *session = nullptr;
     bool created = false;
-    if (request.header(kSessionHeader).isEmpty()) {
+    if (!session) {
         // Only initialize may come without a session.
         auto doc = json::parse(request.body);
         const json::Value *method = doc && doc->root().isObject() ? doc->root().find("method") : nullptr;
@@ -310,10 +485,6 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
         }
         session = createSession(context);
         created = true;
-    } else {
-        session = sessionFor(request, responder, context);
-        if (!session)
-            return;
     }
 
     HttpHeaders headers{{QByteArrayLiteral("content-type"), acceptsJson ? kJson : kEventStream}};
@@ -330,42 +501,55 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
     const qint64 streamId = resumable ? session->nextPostStream++ : 0;
     std::weak_ptr<Session> weak = m_sessions.value(session->id);
     const int keepAnswered = m_options.replayPostStreams;
-    const bool answers = session->mcp->handle(request.body, [weak, responder, headers, acceptsJson, created, streamId,
-                                                             keepAnswered](const QByteArray &message) {
+    QPointer<McpHttpEndpoint> self(this);
+    const bool answers = session->mcp->handle(request.body, [self, weak, responder, headers, acceptsJson, created,
+                                                             streamId, keepAnswered](const QByteArray &message) {
         HttpHeaders h = headers;
         QByteArray event = "event: message\ndata: " + message + "\n\n";
         if (streamId)
             event.prepend("id: p" + QByteArray::number(streamId) + ".1\n");
-        if (auto s = weak.lock()) {
-            --s->inFlight;
-            s->lastActive.restart();
-            std::erase_if(s->pending, [&](const std::weak_ptr<HttpResponder> &p) {
-                return p.expired() || p.lock() == responder;
-            });
-            // The id of a session that initialize created, once it succeeded (a failed one is
-            // not kept: its id must not reach the client).
-            if (created && !s->mcp->protocolVersion().isEmpty())
-                h.append({QByteArrayLiteral("mcp-session-id"), s->id});
-            if (PostStream *p = streamId ? s->postStream(streamId) : nullptr) {
-                p->answered = true;
-                p->answer = event;
-                if (auto resumed = p->stream.lock(); resumed && resumed != responder && resumed->isOpen()) {
-                    resumed->write(event);
-                    resumed->end();
-                }
-                trimPostStreams(*s, keepAnswered);
-            }
-        }
         const int status = isRequestLevelError(message) ? 400 : 200;
-        if (!responder->isStreaming() && (acceptsJson || status != 200)) {
-            h[0].second = kJson;
-            responder->respond(status, h, message);
+        auto deliver = [responder, acceptsJson, status, message, event](HttpHeaders out) {
+            if (!responder->isStreaming() && (acceptsJson || status != 200)) {
+                out[0].second = kJson;
+                responder->respond(status, out, message);
+                return;
+            }
+            if (!responder->isStreaming())
+                responder->beginStream(200, out);
+            responder->write(event);
+            responder->end();
+        };
+        auto s = weak.lock();
+        if (!s) {
+            deliver(h);
             return;
         }
-        if (!responder->isStreaming())
-            responder->beginStream(200, h);
-        responder->write(event);
-        responder->end();
+        --s->inFlight;
+        s->lastActive.restart();
+        std::erase_if(s->pending, [&](const std::weak_ptr<HttpResponder> &p) {
+            return p.expired() || p.lock() == responder;
+        });
+        if (PostStream *p = streamId ? s->postStream(streamId) : nullptr) {
+            p->answered = true;
+            p->answer = event;
+            if (auto resumed = p->stream.lock(); resumed && resumed != responder && resumed->isOpen()) {
+                resumed->write(event);
+                resumed->end();
+            }
+            trimPostStreams(*s, keepAnswered);
+        }
+        // The id of a session that initialize created, once it succeeded (a failed one is not
+        // kept: its id must not reach the client), and only once the store has the session, so
+        // that the client's next request may reach any instance.
+        if (created && !s->mcp->protocolVersion().isEmpty()) {
+            h.append({QByteArrayLiteral("mcp-session-id"), s->id});
+            if (self) {
+                self->persist(*s, [deliver, h] { deliver(h); });
+                return;
+            }
+        }
+        deliver(h);
     });
     if (!answers) {
         --session->inFlight;
@@ -428,16 +612,9 @@ void McpHttpEndpoint::resumePostStream(Session &session, QByteArrayView lastEven
     p->stream = responder;
 }
 
-void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
-                                const protocol::CallContext &context)
+void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder, Session &s)
 {
-    if (!request.header("accept").contains(kEventStream)) {
-        refuse(*responder, 406, QStringLiteral("GET opens an event stream: Accept text/event-stream."));
-        return;
-    }
-    Session *session = sessionFor(request, responder, context);
-    if (!session)
-        return;
+    Session *session = &s;
     const QByteArray lastEventId = request.header("last-event-id");
     if (lastEventId.startsWith('p')) {
         resumePostStream(*session, lastEventId, std::move(responder));
@@ -451,17 +628,20 @@ void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<Http
     streamHeaders.append(t_cors);
     responder->beginStream(200, streamHeaders);
     // Resumability: replay what the client missed on this stream.
+    // Resumability: replay what the client missed on this stream. Ids are "<instance>-<n>": an id
+    // from another instance (the session moved) has nothing to replay here.
     qint64 from = session->sentUpTo;
-    if (!lastEventId.isEmpty()) {
+    if (lastEventId.startsWith(QByteArray(m_instance + '-'))) {
         bool ok = false;
-        const qint64 last = lastEventId.toLongLong(&ok);
+        const qint64 last = lastEventId.mid(m_instance.size() + 1).toLongLong(&ok);
         if (ok)
             from = last;
     }
     QByteArray backlog;
     for (const Event &e : session->replay) {
         if (e.seq > from) {
-            backlog += "id: " + QByteArray::number(e.seq) + "\nevent: message\ndata: " + e.data + "\n\n";
+            backlog += "id: " + m_instance + '-' + QByteArray::number(e.seq) + "\nevent: message\ndata: " + e.data +
+                       "\n\n";
             session->sentUpTo = std::max(session->sentUpTo, e.seq);
         }
     }
@@ -477,14 +657,20 @@ void McpHttpEndpoint::handleGet(const HttpRequest &request, std::shared_ptr<Http
     });
 }
 
-void McpHttpEndpoint::handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
-                                   const protocol::CallContext &context)
+void McpHttpEndpoint::handleDelete(std::shared_ptr<HttpResponder> responder, Session &session)
 {
-    Session *session = sessionFor(request, responder, context);
-    if (!session)
+    const QByteArray id = session.id;
+    endSession(id);
+    if (!m_sharing.store) {
+        responder->respond(204, t_cors, {});
         return;
-    endSession(session->id);
-    responder->respond(204, t_cors, {});
+    }
+    // Ended for every instance: answered once the store forgot it.
+    m_sharing.store->mcpSessionDelete(id, [responder, cors = t_cors](Result<bool> deleted) {
+        if (!deleted)
+            qCWarning(lcMcpHttp).noquote() << "cannot delete an MCP session from the store:" << deleted.error().message;
+        responder->respond(204, cors, {});
+    });
 }
 
 void McpHttpEndpoint::pushEvent(Session &session, const QByteArray &message)
@@ -495,7 +681,8 @@ void McpHttpEndpoint::pushEvent(Session &session, const QByteArray &message)
         session.replay.pop_front();
     if (!session.stream || !session.stream->isOpen())
         return;
-    if (session.stream->write("id: " + QByteArray::number(seq) + "\nevent: message\ndata: " + message + "\n\n"))
+    if (session.stream->write("id: " + m_instance + '-' + QByteArray::number(seq) + "\nevent: message\ndata: " +
+                              message + "\n\n"))
         session.sentUpTo = seq;
     else
         session.stream.reset(); // cut off (gone, or not reading): it may reconnect with Last-Event-ID

@@ -24,6 +24,7 @@
 //
 // Thread: the HTTP server's thread (the main thread). Ownership: owns its sessions.
 
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QHash>
 #include <QObject>
@@ -37,6 +38,7 @@
 
 #include "protocol/mcpserversession.h"
 #include "protocol/toolregistry.h"
+#include "store/store.h"
 #include "transport/httpserver.h"
 
 namespace sidecar::http {
@@ -66,9 +68,31 @@ public:
     using SessionHook = std::function<void(protocol::McpServerSession &)>;
     using Route = std::function<void(const HttpRequest &, std::shared_ptr<HttpResponder>)>;
 
+    // How long a shared session's local copy is trusted before its record is read again.
+    static constexpr int kVerifyMs = 2000;
+
     McpHttpEndpoint(const protocol::ToolRegistry &registry, protocol::ServerInfo info, McpHttpOptions options,
                     QObject *parent = nullptr);
     ~McpHttpEndpoint() override;
+
+    // Sessions shared through the store (store.h, McpSessionRecord), so that any instance on the
+    // same store serves a session another one created (no sticky sessions), and a session
+    // survives a restart. A successful initialize is answered once its record is saved; a
+    // request for a session this instance does not hold (or has not confirmed for a couple of
+    // seconds) reads the record first: unknown or ended there is 404, the store unreachable is
+    // 503 unless a local copy can serve. Subscriptions travel with the record (a session's
+    // instance with the open GET stream picks up changes made through others every 2 s); the
+    // streams and their replay buffers stay on the instance that serves them. Without it
+    // (store null), sessions live in this process only.
+    struct SessionSharing
+    {
+        store::Store *store = nullptr;
+        std::function<QStringList(const protocol::McpServerSession &)> subscriptions;
+        std::function<void(protocol::McpServerSession &, const QStringList &)> setSubscriptions;
+    };
+    void setSessionSharing(SessionSharing sharing);
+    // Saves the record of the session that `mcp` belongs to (its subscriptions changed).
+    void sessionChanged(protocol::McpServerSession *mcp);
 
     // Without one, every caller has every scope (loopback without tokens).
     void setAuthenticator(Authenticator authenticator) { m_authenticate = std::move(authenticator); }
@@ -106,15 +130,25 @@ private:
         bool answered = false;
     };
 
+    using SessionContinuation =
+        std::function<void(const HttpRequest &, std::shared_ptr<HttpResponder>, Session *session)>;
+
+    bool postHeadersAcceptable(const HttpRequest &request, HttpResponder &responder) const;
+    // `session` null: initialize without a session.
     void handlePost(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
-                    const protocol::CallContext &context);
-    void handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
-                   const protocol::CallContext &context);
-    void handleDelete(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
-                      const protocol::CallContext &context);
-    Session *sessionFor(const HttpRequest &request, const std::shared_ptr<HttpResponder> &responder,
-                        const protocol::CallContext &context);
-    Session *createSession(const protocol::CallContext &context);
+                    const protocol::CallContext &context, Session *session);
+    void handleGet(const HttpRequest &request, std::shared_ptr<HttpResponder> responder, Session &session);
+    void handleDelete(std::shared_ptr<HttpResponder> responder, Session &session);
+    // Finds the request's session (here, or in the store when shared) and continues with it, at
+    // once or later; answers 400/404/503 itself when there is none.
+    void resolveSession(const HttpRequest &request, std::shared_ptr<HttpResponder> responder,
+                        const protocol::CallContext &context, SessionContinuation next);
+    Session *createSession(const protocol::CallContext &context, QByteArray id = {});
+    Session *restoreSession(const store::McpSessionRecord &record);
+    // Saves the session's record in the store (then runs `then`, also when saving failed).
+    void persist(Session &session, std::function<void()> then = {});
+    void touch(Session &session);
+    void refreshStreams();
     void endSession(const QByteArray &id);
     void pushEvent(Session &session, const QByteArray &message);
     void resumePostStream(Session &session, QByteArrayView lastEventId, std::shared_ptr<HttpResponder> responder);
@@ -134,8 +168,11 @@ private:
     };
     QHash<QByteArray, RouteEntry> m_routes;
     QHash<QByteArray, std::shared_ptr<Session>> m_sessions;
+    SessionSharing m_sharing;
+    QByteArray m_instance; // random, in GET stream event ids: another instance's ids replay nothing
     QTimer m_reaper;
     QTimer m_keepAlive;
+    QTimer m_refresh; // shared sessions with an open stream: their record, every kVerifyMs
     bool m_closed = false;
 };
 

@@ -1,15 +1,26 @@
-// Several real server processes on ONE SQLite file, racing: every process sends its whole batch
-// at once (pipelined) and the suite checks the contract's exclusivity promises across processes:
-// one winner per claim, lease and create-if-absent, no run claimed twice by claim_next, fences
-// and revisions unique store-wide, and every process sees the others' acknowledged writes.
+// Several real server processes on ONE store, racing: every process sends its whole batch at once
+// (pipelined) and the suite checks the contract's exclusivity promises across processes: one
+// winner per claim, lease and create-if-absent, no run claimed twice by claim_next, fences and
+// revisions unique store-wide and strictly increasing per resource, and every process sees the
+// others' acknowledged writes.
+//
+// Every race runs on both backends (data rows): "sqlite", the processes sharing one SQLite file,
+// and "redis", the processes sharing one redis-server (STATE_BACKEND=redis, REDIS_URL) that the
+// suite starts once on a free loopback port; each row gets a SIDECAR_REDIS_PREFIX of its own, so
+// rows never see each other's data.
 
 #include <QtTest>
+
+#include <QFileInfo>
+#include <QScopeGuard>
+#include <QUuid>
 
 #include <map>
 #include <memory>
 #include <set>
 #include <vector>
 
+#include "redisserverprocess.h"
 #include "sidecartestclient.h"
 
 using namespace sidecar;
@@ -29,6 +40,25 @@ QByteArray toolCall(const QByteArray &id, const QByteArray &tool, const QByteArr
 QByteArray agent(int process)
 {
     return "p" + QByteArray::number(process);
+}
+
+// The backend settings a server reads from its environment; the suite sets them around starting
+// its processes (SidecarClient starts them with the test's own environment), and clears them so
+// that the "sqlite" rows run on the default backend.
+const char *const kBackendVariables[] = {"STATE_BACKEND", "REDIS_URL", "SIDECAR_REDIS_PREFIX"};
+
+void clearBackendEnvironment()
+{
+    for (const char *name : kBackendVariables)
+        qunsetenv(name);
+}
+
+// The data rows every race runs with: the backend's name.
+void addBackendRows()
+{
+    QTest::addColumn<QString>("backend");
+    QTest::newRow("sqlite") << QStringLiteral("sqlite");
+    QTest::newRow("redis") << QStringLiteral("redis");
 }
 
 // One answer of a race: which process, and its structuredContent as a parsed document.
@@ -60,12 +90,18 @@ class TestMultiProcess : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void init();
     void cleanup();
+    void claimRace_data() { addBackendRows(); }
     void claimRace();
+    void leaseRace_data() { addBackendRows(); }
     void leaseRace();
+    void createIfAbsentRace_data() { addBackendRows(); }
     void createIfAbsentRace();
+    void claimNextRace_data() { addBackendRows(); }
     void claimNextRace();
+    void everyProcessSeesAcknowledgedWrites_data() { addBackendRows(); }
     void everyProcessSeesAcknowledgedWrites();
 
 private:
@@ -78,13 +114,46 @@ private:
     std::vector<std::unique_ptr<SidecarClient>> m_servers;
     QString m_db;
     QString m_problem;
+    // The redis-server of the "redis" rows, started by initTestCase when redis-server is installed.
+    std::unique_ptr<RedisServerProcess> m_redis;
+    QString m_redisProblem; // why there is none
 };
+
+void TestMultiProcess::initTestCase()
+{
+    QVERIFY2(!qEnvironmentVariableIsEmpty("SIDECAR_BIN"), "SIDECAR_BIN is not set (run through ctest)");
+    clearBackendEnvironment();
+    if (!QFileInfo(RedisServerProcess::redisServerBinary()).isExecutable()) {
+        m_redisProblem = QStringLiteral("redis-server is not installed");
+        return;
+    }
+    m_redis = std::make_unique<RedisServerProcess>();
+    if (!m_redis->start()) {
+        m_redisProblem = QStringLiteral("redis-server did not start: ") + m_redis->errorString();
+        m_redis.reset();
+    }
+}
 
 void TestMultiProcess::init()
 {
-    QVERIFY2(!qEnvironmentVariableIsEmpty("SIDECAR_BIN"), "SIDECAR_BIN is not set (run through ctest)");
-    m_db = freshDbPath(QStringLiteral("shared"));
     m_servers.clear();
+    const bool redis = qstrcmp(QTest::currentDataTag(), "redis") == 0;
+    // The variables last only while this row's processes start.
+    auto cleared = qScopeGuard(clearBackendEnvironment);
+    if (redis) {
+        // A missing redis-server skips; one that is installed but does not start fails.
+        if (!m_redis && m_redisProblem == QLatin1String("redis-server is not installed"))
+            QSKIP(qPrintable(m_redisProblem));
+        QVERIFY2(m_redis, qPrintable(m_redisProblem));
+        const QString prefix = QStringLiteral("mp-%1-%2:")
+                                   .arg(QString::fromLatin1(QTest::currentTestFunction()),
+                                        QUuid::createUuid().toString(QUuid::Id128));
+        qputenv("STATE_BACKEND", "redis");
+        qputenv("REDIS_URL", m_redis->url().toUtf8());
+        qputenv("SIDECAR_REDIS_PREFIX", prefix.toUtf8());
+    }
+    // On Redis the file is not used (the server still takes --db-path).
+    m_db = freshDbPath(QStringLiteral("shared"));
     for (int i = 0; i < kProcesses; ++i) {
         m_servers.push_back(std::make_unique<SidecarClient>());
         QVERIFY2(m_servers.back()->start({}, m_db), qPrintable(m_servers.back()->problem()));
@@ -218,42 +287,86 @@ void TestMultiProcess::claimRace()
 
 void TestMultiProcess::leaseRace()
 {
-    std::vector<std::vector<std::pair<QByteArray, QByteArray>>> batches(kProcesses);
-    for (int p = 0; p < kProcesses; ++p) {
-        for (int k = 0; k < kItems; ++k) {
-            const int i = (k + p * 11) % kItems;
-            batches[p].emplace_back("\"l-" + QByteArray::number(p) + '-' + QByteArray::number(i) + '"',
-                                    R"({"resource_id":"res-)" + QByteArray::number(i) + R"(","holder_id":")"
-                                        + agent(p) + R"(","ttl_seconds":300})");
-        }
-    }
-    std::map<QByteArray, Answer> answers;
-    QVERIFY2(race("lease_acquire", batches, answers), qPrintable(m_problem));
-
-    std::set<qint64> fences;
-    for (int i = 0; i < kItems; ++i) {
-        int winner = -1;
+    // Every process asks for every resource, in its own order; `tag` names the round.
+    auto batchesFor = [](const QByteArray &tag) {
+        std::vector<std::vector<std::pair<QByteArray, QByteArray>>> batches(kProcesses);
         for (int p = 0; p < kProcesses; ++p) {
-            const Answer &a = answers.at("\"l-" + QByteArray::number(p) + '-' + QByteArray::number(i) + '"');
-            if (a.text("acquired") == "true") {
-                QVERIFY2(winner < 0, qPrintable(QStringLiteral("res-%1 granted twice").arg(i)));
-                winner = p;
-                QVERIFY2(fences.insert(a.integer("fence")).second, "a fence was granted twice");
-                QCOMPARE(a.text("holder"), QByteArray('"' + agent(p) + '"'));
+            for (int k = 0; k < kItems; ++k) {
+                const int i = (k + p * 11) % kItems;
+                batches[p].emplace_back('"' + tag + '-' + QByteArray::number(p) + '-' + QByteArray::number(i)
+                                            + '"',
+                                        R"({"resource_id":"res-)" + QByteArray::number(i)
+                                            + R"(","holder_id":")" + agent(p) + R"(","ttl_seconds":300})");
             }
         }
-        QVERIFY2(winner >= 0, qPrintable(QStringLiteral("res-%1 granted to nobody").arg(i)));
-        for (int p = 0; p < kProcesses; ++p) {
-            if (p == winner)
-                continue;
-            const Answer &a = answers.at("\"l-" + QByteArray::number(p) + '-' + QByteArray::number(i) + '"');
-            QCOMPARE(a.text("holder"), QByteArray('"' + agent(winner) + '"'));
-            QCOMPARE(a.text("expires_at"), QByteArray("null"));
-            QCOMPARE(a.str("reason"), QStringLiteral("Held by '%1'").arg(QString::fromUtf8(agent(winner))));
-            QVERIFY(!a.sc().find("fence"));
+        return batches;
+    };
+    std::set<qint64> fences;
+    std::vector<int> winners(kItems, -1);
+    std::vector<qint64> lastFence(kItems, 0); // per resource: the fence of its latest grant
+    // Checks one round's answers: one grant per resource, refusals naming the holder, every fence
+    // new store-wide and greater than the resource's previous one.
+    auto checkRound = [&](const QByteArray &tag, const std::map<QByteArray, Answer> &answers) {
+        for (int i = 0; i < kItems; ++i) {
+            int winner = -1;
+            for (int p = 0; p < kProcesses; ++p) {
+                const Answer &a = answers.at('"' + tag + '-' + QByteArray::number(p) + '-'
+                                             + QByteArray::number(i) + '"');
+                if (a.text("acquired") == "true") {
+                    QVERIFY2(winner < 0, qPrintable(QStringLiteral("res-%1 granted twice").arg(i)));
+                    winner = p;
+                    const qint64 fence = a.integer("fence");
+                    QVERIFY2(fences.insert(fence).second, "a fence was granted twice");
+                    QVERIFY2(fence > lastFence[i],
+                             qPrintable(QStringLiteral("res-%1: fence %2 after fence %3")
+                                            .arg(i)
+                                            .arg(fence)
+                                            .arg(lastFence[i])));
+                    lastFence[i] = fence;
+                    QCOMPARE(a.text("holder"), QByteArray('"' + agent(p) + '"'));
+                }
+            }
+            QVERIFY2(winner >= 0, qPrintable(QStringLiteral("res-%1 granted to nobody").arg(i)));
+            winners[i] = winner;
+            for (int p = 0; p < kProcesses; ++p) {
+                if (p == winner)
+                    continue;
+                const Answer &a = answers.at('"' + tag + '-' + QByteArray::number(p) + '-'
+                                             + QByteArray::number(i) + '"');
+                QCOMPARE(a.text("holder"), QByteArray('"' + agent(winner) + '"'));
+                QCOMPARE(a.text("expires_at"), QByteArray("null"));
+                QCOMPARE(a.str("reason"),
+                         QStringLiteral("Held by '%1'").arg(QString::fromUtf8(agent(winner))));
+                QVERIFY(!a.sc().find("fence"));
+            }
         }
-    }
+    };
+
+    std::map<QByteArray, Answer> answers;
+    QVERIFY2(race("lease_acquire", batchesFor("l"), answers), qPrintable(m_problem));
+    checkRound("l", answers);
+    if (QTest::currentTestFailed())
+        return;
     QCOMPARE(int(fences.size()), kItems);
+
+    // Each holder releases under its grant (through another process); the next round's grants
+    // are new ones, each with a fence greater than the resource's last.
+    for (int i = 0; i < kItems; ++i) {
+        SidecarClient &via = *m_servers[(winners[i] + 1) % kProcesses];
+        auto released = via.ok(QStringLiteral("lease_release"),
+                               R"({"resource_id":"res-)" + QByteArray::number(i) + R"(","holder_id":")"
+                                   + agent(winners[i]) + R"(","fence":)" + QByteArray::number(lastFence[i])
+                                   + "}");
+        QVERIFY2(released, qPrintable(via.problem()));
+        CHECK_FIELD(*released, "released", "true");
+    }
+    std::map<QByteArray, Answer> again;
+    QVERIFY2(race("lease_acquire", batchesFor("m"), again), qPrintable(m_problem));
+    checkRound("m", again);
+    if (QTest::currentTestFailed())
+        return;
+    QCOMPARE(int(fences.size()), 2 * kItems);
+
     // A later grant, from any process, gets a fence greater than every earlier one.
     for (int p = 0; p < kProcesses; ++p) {
         auto later = m_servers[p]->ok(QStringLiteral("lease_acquire"),
@@ -266,6 +379,12 @@ void TestMultiProcess::leaseRace()
     auto list = m_servers[3]->ok(QStringLiteral("lease_list"), R"({"prefix":"res-"})");
     QVERIFY2(list, qPrintable(m_servers[3]->problem()));
     QCOMPARE(list->count("leases"), kItems);
+    for (int i = 0; i < kItems; ++i) {
+        const QByteArray item = "leases." + QByteArray::number(i) + '.';
+        const int resource = list->str(QByteArray(item + "resource_id").constData()).mid(4).toInt();
+        CHECK_FIELD(*list, QByteArray(item + "holder").constData(), '"' + agent(winners[resource]) + '"');
+        QCOMPARE(list->integer(QByteArray(item + "fence").constData()), lastFence[resource]);
+    }
 }
 
 void TestMultiProcess::createIfAbsentRace()
@@ -344,11 +463,13 @@ void TestMultiProcess::claimNextRace()
     constexpr int perProcess = rounds * perRound;
 
     QMap<QString, int> claimedBy;
+    std::set<qint64> fences;
     int empty = 0;
     for (const auto &[id, a] : answers) {
         if (a.text("claimed") == "true") {
             const QString run = a.str("run_id");
             QVERIFY2(!claimedBy.contains(run), qPrintable(run + QStringLiteral(" claimed twice")));
+            QVERIFY2(fences.insert(a.integer("fence")).second, "a fence was granted twice");
             claimedBy.insert(run, a.process);
             QCOMPARE(a.text("agent_id"), QByteArray('"' + agent(a.process) + '"'));
             QCOMPARE(a.text("attempt"), QByteArray("1"));
