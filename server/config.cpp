@@ -321,6 +321,12 @@ std::vector<Setting> buildSettings()
                               &Config::logLevel, "Least severe log messages written to stderr."));
     t.push_back(textSetting("SIDECAR_REDIS_PREFIX", "--redis-prefix", "string", &Config::redisPrefix, nullptr,
                             "Prefix of every Redis key; sidecars that share state use the same prefix."));
+    t.push_back(textSetting("SIDECAR_IMPORT_REDIS_FROM", "--import-redis-from", "url", &Config::importRedisFrom,
+                            checkRedisUrl,
+                            "A one-off action instead of serving: imports the original package's Redis data (kv:, "
+                            "wf:, lease:, session: keys) from this Redis into the Redis backend, prints a summary "
+                            "and exits (docs/redis.md)."));
+    t.back().mayHoldPassword = true;
     t.push_back(integerSetting("SIDECAR_HTTP_MAX_HEADER_BYTES", "--http-max-header-bytes", "bytes",
                                &Config::httpMaxHeaderBytes, 1024, 16 * kMiB,
                                "Largest HTTP request line plus headers; a larger request is refused."));
@@ -492,8 +498,13 @@ ConfigOutcome parseConfig(const QStringList &arguments, const QProcessEnvironmen
                                                             source, applied.error().message));
     }
 
-    if (config.transport == "http"_L1 && !config.isLoopbackHost() && config.tokensFile.isEmpty()
-        && !config.insecure)
+    if (!config.importRedisFrom.isEmpty() && config.backend != "redis"_L1)
+        return failed(u"SIDECAR_IMPORT_REDIS_FROM (--import-redis-from) imports into the Redis backend, not %1: set "
+                      "STATE_BACKEND=redis (--backend redis), with REDIS_URL and SIDECAR_REDIS_PREFIX naming the "
+                      "target"_s.arg(quoted(config.backend)));
+
+    if (config.importRedisFrom.isEmpty() && config.transport == "http"_L1 && !config.isLoopbackHost()
+        && config.tokensFile.isEmpty() && !config.insecure)
         return failed(u"refusing to serve HTTP on %1 without SIDECAR_TOKENS_FILE: anyone who can reach it would "
                       "have every scope; set SIDECAR_TOKENS_FILE, listen on a loopback SIDECAR_HOST, or set "
                       "SIDECAR_INSECURE=1 if that is intended"_s.arg(quoted(config.host)));

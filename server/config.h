@@ -44,6 +44,9 @@ struct Config
     bool insecure = false;      // SIDECAR_INSECURE
     QString logLevel = QStringLiteral("info");        // SIDECAR_LOG_LEVEL: debug | info | warning | error
     QString redisPrefix = QStringLiteral("sidecar:"); // SIDECAR_REDIS_PREFIX
+    // SIDECAR_IMPORT_REDIS_FROM (--import-redis-from): a one-off action instead of serving: import
+    // the original package's Redis data from this URL into the Redis backend, then exit. Empty: serve.
+    QString importRedisFrom;
     // HTTP server limits and timeouts.
     qint64 httpMaxHeaderBytes = 16384; // SIDECAR_HTTP_MAX_HEADER_BYTES: request line + headers
     int httpMaxConnections = 1024;     // SIDECAR_HTTP_MAX_CONNECTIONS: open TCP connections
@@ -77,7 +80,8 @@ struct Setting
 const std::vector<Setting> &configSettings();
 
 // What parseConfig() decided: a config to run with, or an exit code and text for the caller
-// to print (out to stdout, err to stderr). `config` is set exactly when the daemon should run.
+// to print (out to stdout, err to stderr). `config` is set exactly when the daemon should run
+// (serve, or import when config->importRedisFrom is set).
 struct ConfigOutcome
 {
     std::optional<Config> config;
@@ -88,7 +92,8 @@ struct ConfigOutcome
 
 // Parses flags (`arguments` without argv[0]) over the environment over the defaults.
 // Environment variables that are set but empty count as unset. Also refuses HTTP on a
-// non-loopback host without SIDECAR_TOKENS_FILE unless SIDECAR_INSECURE is on.
+// non-loopback host without SIDECAR_TOKENS_FILE unless SIDECAR_INSECURE is on, and
+// SIDECAR_IMPORT_REDIS_FROM unless STATE_BACKEND is redis (the import writes into it).
 ConfigOutcome parseConfig(const QStringList &arguments, const QProcessEnvironment &env,
                           const QString &programName = QStringLiteral("mcp-state-sidecar"));
 

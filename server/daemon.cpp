@@ -1,18 +1,22 @@
 #include "daemon.h"
 
 #include <QCoreApplication>
+#include <QEventLoop>
 #include <QFileInfo>
 #include <QHostAddress>
 #include <QHostInfo>
 #include <QTimer>
 
 #include <csignal>
+#include <cstdio>
+#include <optional>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "logging.h"
 #include "protocol/mcpserversession.h"
 #include "protocol/toolregistry.h"
+#include "store/redis/redisimport.h"
 #include "store/redis/redisstore.h"
 #include "store/sqlitestore.h"
 #include "tools/changefeed.h"
@@ -37,8 +41,119 @@ void writeSignal(int signo)
 }
 
 constexpr int kShutdownGraceMs = 10000;
+constexpr int kImportConnectTimeoutMs = 5000;
+
+store::StoreOptions storeOptions(const Config &config)
+{
+    store::StoreOptions options;
+    options.defaultClaimTtl = config.claimTtl;
+    options.historyLimit = config.historyLimit;
+    options.historyMaxBytes = config.historyMaxBytes;
+    options.maxList = config.maxList;
+    options.maxReplyBytes = config.maxReplyBytes;
+    options.durable = config.durable;
+    return options;
+}
+
+// "host:port", "host:port db 2", or the socket path: never the credentials.
+QString describe(const store::redis::RedisEndpoint &endpoint)
+{
+    return endpoint.db != 0 ? QStringLiteral("%1 db %2").arg(endpoint.display()).arg(endpoint.db)
+                            : endpoint.display();
+}
+
+void printError(const QString &text)
+{
+    std::fputs((QStringLiteral("mcp-state-sidecar: ") + text + u'\n').toLocal8Bit().constData(), stderr);
+}
+
+// Runs the event loop until the connection is up or the time is over.
+bool waitConnected(store::redis::RedisConnection &connection, int timeoutMs)
+{
+    if (connection.isConnected())
+        return true;
+    QEventLoop loop;
+    QTimer deadline;
+    deadline.setSingleShot(true);
+    QObject::connect(&deadline, &QTimer::timeout, &loop, &QEventLoop::quit);
+    QObject::connect(&connection, &store::redis::RedisConnection::connected, &loop, &QEventLoop::quit);
+    deadline.start(timeoutMs);
+    loop.exec();
+    return connection.isConnected();
+}
 
 } // namespace
+
+int runRedisImport(const Config &config)
+{
+    using store::redis::RedisConnection;
+    // Both URLs passed parseConfig's check; their messages never repeat a password.
+    auto source = store::redis::parseRedisUrl(config.importRedisFrom);
+    if (!source) {
+        printError(QStringLiteral("SIDECAR_IMPORT_REDIS_FROM: ") + source.error().message);
+        return 2;
+    }
+    auto target = store::redis::parseRedisUrl(config.redisUrl);
+    if (!target) {
+        printError(QStringLiteral("REDIS_URL: ") + target.error().message);
+        return 2;
+    }
+    const QString sourceText = describe(*source);
+    const QString targetText = describe(*target);
+    qCInfo(lcServer).noquote() << "importing the original package's Redis data from" << sourceText << "into"
+                               << targetText << "with key prefix" << config.redisPrefix;
+
+    store::RedisStore store(*target, config.redisPrefix, storeOptions(config));
+    if (auto opened = store.open(kImportConnectTimeoutMs); !opened) {
+        printError(QStringLiteral("import failed: the target: ") + opened.error().message);
+        store.close();
+        return 1;
+    }
+    // The source is only read (SCAN and plain reads); the scratch connection holds the staging
+    // sets in the target's Redis.
+    RedisConnection sourceConnection(*source);
+    RedisConnection scratch(*target);
+    sourceConnection.start();
+    scratch.start();
+    const bool sourceUp = waitConnected(sourceConnection, kImportConnectTimeoutMs);
+    const bool scratchUp = sourceUp && waitConnected(scratch, kImportConnectTimeoutMs);
+    if (!sourceUp || !scratchUp) {
+        const RedisConnection &down = sourceUp ? scratch : sourceConnection;
+        const QString why = down.lastError().isEmpty() ? QStringLiteral("no answer") : down.lastError();
+        printError(QStringLiteral("import failed: Redis at %1 is unreachable: %2")
+                       .arg(sourceUp ? targetText : sourceText, why));
+        scratch.close();
+        sourceConnection.close();
+        store.close();
+        return 1;
+    }
+
+    store::RedisImportOptions options;
+    options.maxValueBytes = config.maxValueBytes;
+    options.sourceDisplay = sourceText;
+    options.targetDisplay = targetText;
+    store::RedisImporter importer(sourceConnection, scratch, store, options);
+    std::optional<Result<store::RedisImportSummary>> outcome;
+    QEventLoop loop;
+    importer.run([&outcome, &loop](Result<store::RedisImportSummary> r) {
+        outcome = std::move(r);
+        loop.quit();
+    });
+    loop.exec();
+    store.close();
+    scratch.close();
+    sourceConnection.close();
+    if (!outcome) {
+        printError(QStringLiteral("import failed: it stopped without an answer"));
+        return 1;
+    }
+    if (!*outcome) {
+        printError(QStringLiteral("import failed: ") + outcome->error().message);
+        return outcome->error().code == ErrorCode::InvalidArgument ? 2 : 1;
+    }
+    std::fputs((*outcome)->text().toLocal8Bit().constData(), stderr);
+    return 0;
+}
 
 Daemon::Daemon(Config config, QObject *parent) : QObject(parent), m_config(std::move(config)) {}
 
@@ -93,13 +208,7 @@ int Daemon::start()
 {
     installSignalHandlers();
 
-    store::StoreOptions options;
-    options.defaultClaimTtl = m_config.claimTtl;
-    options.historyLimit = m_config.historyLimit;
-    options.historyMaxBytes = m_config.historyMaxBytes;
-    options.maxList = m_config.maxList;
-    options.maxReplyBytes = m_config.maxReplyBytes;
-    options.durable = m_config.durable;
+    store::StoreOptions options = storeOptions(m_config);
     m_metrics = std::make_unique<http::Metrics>();
     options.commitObserver = [metrics = m_metrics.get()](std::int64_t batch, double seconds, bool committed) {
         metrics->recordCommit(batch, seconds, committed);

@@ -43,6 +43,13 @@ struct CallRecord;
 
 namespace sidecar::daemon {
 
+// `--import-redis-from <url>` (SIDECAR_IMPORT_REDIS_FROM): imports the original package's Redis
+// data into the Redis backend (REDIS_URL, SIDECAR_REDIS_PREFIX) with store::RedisImporter, on a
+// local event loop and without any transport, prints the summary (or why it failed, never a
+// password) to stderr, and returns the exit code: 0 done, 1 failed (Redis unreachable or failing:
+// running it again completes what was imported), 2 bad arguments.
+int runRedisImport(const Config &config);
+
 class Daemon : public QObject
 {
     Q_OBJECT

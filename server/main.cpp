@@ -30,6 +30,9 @@ int main(int argc, char *argv[])
         return outcome.exitCode;
 
     sidecar::daemon::installLogging(outcome.config->logLevel);
+    // A one-off import of the original package's Redis data: no transport, then exit.
+    if (!outcome.config->importRedisFrom.isEmpty())
+        return sidecar::daemon::runRedisImport(*outcome.config);
     sidecar::daemon::Daemon daemon(*outcome.config);
     QObject::connect(&daemon, &sidecar::daemon::Daemon::stopped, &app, &QCoreApplication::exit, Qt::QueuedConnection);
     if (const int failed = daemon.start())

@@ -3,8 +3,9 @@
 -- lapsed keys left out, and with a delimiter every key that has it after the prefix rolled up
 -- S3-style into one prefix (up to and including the delimiter), the scan going on past
 -- everything under it. It gathers one item more than a page (the probe telling whether more
--- remain) and stops early once the reply estimate passes the budget; the store (rediskv.cpp)
--- applies the reply budget (ReplyBudget, sqlitecursor.h), the paging rules and the cursor.
+-- remain) and stops early once the reply estimate (textCost(), lib.lua) passes the budget; the
+-- store (rediskv.cpp) applies the reply budget (ReplyBudget, sqlitecursor.h), the paging rules
+-- and the cursor.
 --
 -- Arguments: 1 prefix, 2 delimiter ('' for none), 3 start key, 4 start inclusive ('1' or ''),
 -- 5 upper bound (exclusive; '' for none), 6 page size, 7 reply budget in bytes (0 = none),
@@ -21,13 +22,6 @@ local pageSize = argNumber(6)
 local maxBytes = argNumber(7) or 0
 local exhausted = arg(8) ~= nil
 local want = pageSize + 1
-
--- ReplyBudget::text(): 6 bytes per UTF-16 unit (JSON escaping at worst) plus the quotes.
-local function estimate(s)
-    local _, continuation = string.gsub(s, '[\128-\191]', '')
-    local _, astral = string.gsub(s, '[\240-\247]', '')
-    return 6 * (#s - continuation + astral) + 4
-end
 
 -- The smallest byte string greater than every string that starts with `s` (nil when none).
 local function successor(s)
@@ -53,7 +47,7 @@ local cut = false
 -- so that the store sees where it ran out).
 local function add(text, isPrefix)
     if count < pageSize then
-        local bytes = estimate(text)
+        local bytes = textCost(text)
         if count > 0 and maxBytes > 0 and used + bytes > maxBytes then
             cut = true
         else
@@ -66,20 +60,7 @@ local function add(text, isPrefix)
     return not cut
 end
 
-local lo
-if inclusive then
-    if from == '' then
-        lo = '-'
-    else
-        lo = '[' .. from
-    end
-else
-    lo = '(' .. from
-end
-local hi = '+'
-if upper then
-    hi = '(' .. upper
-end
+local lo, hi = lexRange(from, inclusive, upper)
 -- With a delimiter most of a batch may be skipped past a rolled-up prefix: start small.
 local batch = 256
 if delimiter then

@@ -8,53 +8,13 @@
 -- Reply: {acquired (0/1), holder, expires_at, reason, fence}: refused, holder is the current
 -- holder and expires_at, fence are null.
 
--- The JSON text of a string, escaped as json::Writer does (protocol/json.cpp).
-local function jsonString(s)
-    local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
-                     ['\b'] = '\\b', ['\f'] = '\\f'}
-    return '"' .. string.gsub(s, '[%z\1-\31"\\]', function(c)
-        return escapes[c] or string.format('\\u%04x', string.byte(c))
-    end) .. '"'
-end
-
--- The JSON text of a number as json::Writer writes a double (std::to_chars, shortest form that
--- reads back the same; fixed notation unless scientific is shorter).
-local function jsonNumber(v)
-    if v ~= v or v == math.huge or v == -math.huge then
-        return 'null'
-    end
-    if v == 0 then
-        return '0'
-    end
-    local sci
-    for digits = 1, 17 do
-        sci = string.format('%.' .. (digits - 1) .. 'e', v)
-        if tonumber(sci) == v then
-            break
-        end
-    end
-    local mantissa, exponent = string.match(sci, '^(-?[%d.]+)e([-+]%d+)$')
-    local significant = #string.gsub(mantissa, '[-.]', '')
-    local decimals = math.max(0, significant - 1 - tonumber(exponent))
-    local fixed = string.format('%.' .. decimals .. 'f', v)
-    sci = string.gsub(sci, '%.?0*e', 'e', 1)
-    if #sci < #fixed then
-        return sci
-    end
-    return fixed
-end
-
-local function leaseJson(holder, expiresAt, fence)
-    return '{"holder":' .. jsonString(holder) .. ',"expires_at":' .. jsonNumber(expiresAt) .. ',"fence":' ..
-               string.format('%d', fence) .. '}'
-end
-
 local resourceId = argText(1)
 local holderId = argText(2)
 local ttl = argNumber(3)
 local principal = argText(4)
-if ttl == nil or ttl ~= ttl or ttl <= 0 or ttl == math.huge then
-    return redis.error_reply('INVALID_ARGUMENT ttl_seconds must be a positive number of seconds')
+local bad = ttlError(ttl)
+if bad then
+    return bad
 end
 
 local t = now()
@@ -68,10 +28,7 @@ end
 -- A lease whose deadline passed but that the sweep has not removed yet is removed here, with its
 -- own 'expire' entry: every expiry is in history exactly once.
 if lease and lease.expires_at <= t then
-    redis.call('DEL', hkey)
-    redis.call('ZREM', P .. 'lease', resourceId)
-    redis.call('ZREM', P .. 'lease_exp', resourceId)
-    mutate('lease', 'expire', resourceId, nil, leaseJson(lease.holder, lease.expires_at, lease.fence), nil, '', t)
+    expireLease(resourceId, leaseJson(lease.holder, lease.expires_at, lease.fence), t)
     lease = nil
 end
 

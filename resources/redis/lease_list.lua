@@ -1,8 +1,7 @@
 -- lease_list: lease_list (docs/redis.md, `P lease`, `P lease:<resource_id>`), as the SQLite
 -- backend's leaseList (sqlitereads.cpp): live leases in byte order of their resource id, from
 -- the prefix (or after the cursor's id) up to the prefix's successor; a lease past its deadline
--- is left out at once. It gathers one lease more than a page (the probe telling whether more
--- remain) and stops early once the reply estimate passes the budget; the store
+-- is left out at once. One page, a probe and the reply budget as lib.lua's listById(); the store
 -- (redisleases.cpp) applies the reply budget, the paging rules and the cursor.
 --
 -- Arguments: 1 start id ('' for the first), 2 start inclusive ('1' or ''), 3 upper bound
@@ -11,66 +10,13 @@
 -- Reply: {cut (0/1), resource_id, holder, expires_at, fence, ...}; cut = 1 when the scan
 -- stopped because the last lease passed the reply budget (more may remain after it).
 
-local from = argText(1)
-local inclusive = arg(2) ~= nil
-local upper = arg(3)
-local pageSize = argNumber(4)
-local maxBytes = argNumber(5) or 0
-local want = pageSize + 1
-
--- ReplyBudget::text(): 6 bytes per UTF-16 unit (JSON escaping at worst) plus the quotes.
-local function estimate(s)
-    local _, continuation = string.gsub(s, '[\128-\191]', '')
-    local _, astral = string.gsub(s, '[\240-\247]', '')
-    return 6 * (#s - continuation + astral) + 4
-end
-
-local lo
-if not inclusive then
-    lo = '(' .. from
-elseif from == '' then
-    lo = '-'
-else
-    lo = '[' .. from
-end
-local hi = '+'
-if upper then
-    hi = '(' .. upper
-end
-
 local t = now()
-local reply = {0}
-local count = 0
-local used = 0
-local batch = 256
-while count < want do
-    local size = math.min(want - count, batch)
-    local ids = redis.call('ZRANGEBYLEX', P .. 'lease', lo, hi, 'LIMIT', 0, size)
-    for _, id in ipairs(ids) do
-        local f = redis.call('HMGET', P .. 'lease:' .. id, 'holder', 'expires_at', 'fence')
-        if f[1] ~= false and tonumber(f[2]) > t then
-            if count < pageSize then
-                local bytes = estimate(id) + estimate(f[1]) + 96
-                if count > 0 and maxBytes > 0 and used + bytes > maxBytes then
-                    reply[1] = 1
-                else
-                    used = used + bytes
-                end
-            end
-            count = count + 1
-            reply[#reply + 1] = id
-            reply[#reply + 1] = f[1]
-            reply[#reply + 1] = f[2]
-            reply[#reply + 1] = tonumber(f[3])
-            if reply[1] == 1 or count >= want then
-                return reply
-            end
-        end
+return listById(P .. 'lease', function(id)
+    local f = redis.call('HMGET', P .. 'lease:' .. id, 'holder', 'expires_at', 'fence')
+    if f[1] == false or tonumber(f[2]) <= t then
+        return nil
     end
-    if #ids < size then
-        break
-    end
-    lo = '(' .. ids[#ids]
-    batch = math.min(batch * 2, 1024)
-end
-return reply
+    return {f[1], f[2], tonumber(f[3])}
+end, function(id, f)
+    return textCost(id) + textCost(f[1]) + 96
+end)

@@ -22,9 +22,5 @@ else
     redis.call('HSET', hkey, 'context', context, 'saved_at', at, 'updated_at', at)
     redis.call('ZADD', P .. 'session', 0, sessionId)
 end
-if agentId then
-    redis.call('HSET', hkey, 'agent_id', agentId)
-else
-    redis.call('HDEL', hkey, 'agent_id')
-end
+setField(hkey, 'agent_id', agentId)
 return {rev, at}

@@ -13,49 +13,6 @@ local MAX = 256
 local at = now()
 local bound = string.format('%.17g', at)
 
--- The JSON text of a string, escaped as json::Writer does (protocol/json.cpp appendQuoted): '"'
--- and '\' escaped, control characters as short escapes or \u00XX, every other byte as is.
--- The same as lease_acquire.lua's, so that an 'expire' entry shows the lease as 'acquire' did.
-local function jsonString(s)
-    local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
-                     ['\b'] = '\\b', ['\f'] = '\\f'}
-    return '"' .. string.gsub(s, '[%z\1-\31"\\]', function(c)
-        return escapes[c] or string.format('\\u%04x', string.byte(c))
-    end) .. '"'
-end
-
--- The JSON text of a number as json::Writer writes a double (std::to_chars, shortest form that
--- reads back the same; fixed notation unless scientific is shorter), as lease_acquire.lua's.
-local function jsonNumber(v)
-    if v ~= v or v == math.huge or v == -math.huge then
-        return 'null'
-    end
-    if v == 0 then
-        return '0'
-    end
-    local sci
-    for digits = 1, 17 do
-        sci = string.format('%.' .. (digits - 1) .. 'e', v)
-        if tonumber(sci) == v then
-            break
-        end
-    end
-    local mantissa, exponent = string.match(sci, '^(-?[%d.]+)e([-+]%d+)$')
-    local significant = #string.gsub(mantissa, '[-.]', '')
-    local decimals = math.max(0, significant - 1 - tonumber(exponent))
-    local fixed = string.format('%.' .. decimals .. 'f', v)
-    sci = string.gsub(sci, '%.?0*e', 'e', 1)
-    if #sci < #fixed then
-        return sci
-    end
-    return fixed
-end
-
-local function leaseJson(holder, expiresAt, fence)
-    return '{"holder":' .. jsonString(holder) .. ',"expires_at":' .. jsonNumber(expiresAt) .. ',"fence":' ..
-               string.format('%d', fence) .. '}'
-end
-
 -- The candidates of both queues, merged by deadline.
 local candidates = {}
 local function collect(queue, kind)
@@ -80,7 +37,7 @@ end)
 -- with it (no deadline, or a later one) is corrected instead. A hash already gone while the key
 -- is still listed was dropped by the native backstop TTL: its expiry is recorded all the same,
 -- without the value.
-local function expireKey(k)
+local function sweepKey(k)
     local data = P .. 'kv:' .. k
     local row = hgetall(data)
     if row then
@@ -97,15 +54,12 @@ local function expireKey(k)
         redis.call('ZREM', P .. 'kv_exp', k)
         return false
     end
-    redis.call('DEL', data)
-    redis.call('ZREM', P .. 'kv', k)
-    redis.call('ZREM', P .. 'kv_exp', k)
-    mutate('kv', 'expire', k, nil, row and row.value, nil, nil, at)
+    expireKey(k, row and row.value, at)
     return true
 end
 
--- One lapsed lease, likewise.
-local function expireLease(r)
+-- One lapsed lease, likewise (previous_value: the lease as leaseJson() shows it).
+local function sweepLease(r)
     local data = P .. 'lease:' .. r
     local row = hgetall(data)
     local previous = nil
@@ -122,10 +76,7 @@ local function expireLease(r)
         redis.call('ZREM', P .. 'lease_exp', r)
         return false
     end
-    redis.call('DEL', data)
-    redis.call('ZREM', P .. 'lease', r)
-    redis.call('ZREM', P .. 'lease_exp', r)
-    mutate('lease', 'expire', r, nil, previous, nil, nil, at)
+    expireLease(r, previous, at)
     return true
 end
 
@@ -134,9 +85,9 @@ for i = 1, math.min(#candidates, MAX) do
     local c = candidates[i]
     local removed
     if c.kind == 'kv' then
-        removed = expireKey(c.id)
+        removed = sweepKey(c.id)
     else
-        removed = expireLease(c.id)
+        removed = sweepLease(c.id)
     end
     if removed then
         swept = swept + 1

@@ -17,60 +17,11 @@
 -- Reply: {claimed (1/0), run_id, agent_id, reason, fence, claim_expires_at, attempt}; run_id is
 -- Nil only for claim_next with nothing to claim.
 
-local JSON_ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
-                      ['\b'] = '\\b', ['\f'] = '\\f'}
-
--- A string as JSON text, escaped exactly as the sidecar's own writer does (protocol/json.cpp).
-local function jsonString(s)
-    local body = string.gsub(s, '[%z\1-\31"\\]', function(c)
-        return JSON_ESCAPES[c] or string.format('\\u%04x', string.byte(c))
-    end)
-    return '"' .. body .. '"'
-end
-
--- The shortest text that reads back as the same double, as the sidecar's writer does.
-local function jsonNumber(x)
-    for _, f in ipairs({'%.15g', '%.16g'}) do
-        local s = string.format(f, x)
-        if tonumber(s) == x then
-            return s
-        end
-    end
-    return string.format('%.17g', x)
-end
-
-local function isFinished(status)
-    return status == 'done' or status == 'failed'
-end
-
-local function claimLive(run, t)
-    return not isFinished(run.status) and run.agent_id ~= nil and run.claim_expires_at ~= nil and
-               tonumber(run.claim_expires_at) > t
-end
-
-local function runStatusReason(run)
-    -- The original package formatted a missing agent as Python's None.
-    return "Workflow is in status '" .. run.status .. "' (agent: " .. (run.agent_id or 'None') .. ')'
-end
-
 -- The 'claim' entry's value: status, agent_id, fence, attempt, claim_expires_at.
 local function claimJson(run)
     return '{"status":' .. jsonString(run.status) .. ',"agent_id":' .. jsonString(run.agent_id) .. ',"fence":' ..
                run.fence .. ',"attempt":' .. run.attempt .. ',"claim_expires_at":' ..
                jsonNumber(tonumber(run.claim_expires_at)) .. '}'
-end
-
--- Moves the run between the status indexes (and out of the open runs once finished).
-local function setStatus(id, run, status)
-    if run.status == status then
-        return
-    end
-    redis.call('ZREM', P .. 'wf_status:' .. run.status, id)
-    redis.call('ZADD', P .. 'wf_status:' .. status, run.seq, id)
-    if isFinished(status) then
-        redis.call('ZREM', P .. 'wf_open', id)
-    end
-    run.status = status
 end
 
 local function claimed(id, run)
@@ -129,8 +80,9 @@ local agentId = argText(3)
 local ttlText = argText(4)
 local ttl = tonumber(ttlText)
 local principal = argText(5)
-if ttl == nil or ttl ~= ttl or ttl <= 0 or ttl == math.huge then
-    return redis.error_reply('INVALID_ARGUMENT ttl_seconds must be a positive number of seconds')
+local bad = ttlError(ttl)
+if bad then
+    return bad
 end
 local t = now()
 
@@ -146,56 +98,23 @@ end
 -- claim_next: walk the candidates oldest first, from the smallest of the open runs, the runs of
 -- that name and the runs of each tag; check the rest on each run.
 local name = argText(6)
-local tagKeys = {}
-for i = 7, #ARGV - 3, 2 do
-    local tag = argText(i)
-    tagKeys[#tagKeys + 1] = P .. 'wf_tag:' .. #tag .. ':' .. tag .. argText(i + 1)
-end
-local source = P .. 'wf_open'
-local smallest = redis.call('ZCARD', source)
-local candidates = {}
-if name ~= '' then
-    candidates[#candidates + 1] = P .. 'wf_name:' .. name
-end
-for _, key in ipairs(tagKeys) do
-    candidates[#candidates + 1] = key
-end
-for _, key in ipairs(candidates) do
-    local n = redis.call('ZCARD', key)
-    if n < smallest then
-        source = key
-        smallest = n
-    end
-end
+local tagKeys = tagKeysFrom(7)
+local source, smallest = smallestIndex(P .. 'wf_open', '', name, tagKeys, false)
 
-local BATCH = 256
-local after = '-inf'
-while smallest > 0 do
-    local page = redis.call('ZRANGEBYSCORE', source, after, '+inf', 'WITHSCORES', 'LIMIT', 0, BATCH)
-    for i = 1, #page, 2 do
-        local id = page[i]
-        after = '(' .. page[i + 1]
-        local run = hgetall(P .. 'wf:' .. id)
-        local match = run ~= nil and not isFinished(run.status) and not claimLive(run, t) and
-                          (name == '' or run.name == name)
-        if match then
-            for _, key in ipairs(tagKeys) do
-                if redis.call('ZSCORE', key, id) == false then
-                    match = false
-                    break
-                end
-            end
-        end
-        if match then
-            local res = claimRun(id, run, agentId, ttl, ttlText, principal, t)
+if smallest > 0 then
+    local res = walkRuns(source, false, '-inf', function(id, run)
+        if run ~= nil and not isFinished(run.status) and not claimLive(run, t) and
+            (name == '' or run.name == name) and inEvery(tagKeys, id) then
+            local outcome = claimRun(id, run, agentId, ttl, ttlText, principal, t)
             -- A candidate at its max_attempts is now failed: the search goes on.
-            if res[1] == 1 or run.status ~= 'failed' then
-                return res
+            if outcome[1] == 1 or run.status ~= 'failed' then
+                return outcome
             end
         end
-    end
-    if #page < 2 * BATCH then
-        break
+        return nil
+    end)
+    if res then
+        return res
     end
 end
 return {0, false, false, 'No claimable workflow run', false, false, false}

@@ -10,29 +10,6 @@
 -- 6 principal, then the tags as pairs from 7 on: tag, value, tag, value, ... in the order sent.
 -- Reply: {-1} when run_id is taken; else {created (1/0), run}, run as in wf_status.lua.
 
-local JSON_ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
-                      ['\b'] = '\\b', ['\f'] = '\\f'}
-
--- A string as JSON text, escaped exactly as the sidecar's own writer does (protocol/json.cpp).
-local function jsonString(s)
-    local body = string.gsub(s, '[%z\1-\31"\\]', function(c)
-        return JSON_ESCAPES[c] or string.format('\\u%04x', string.byte(c))
-    end)
-    return '"' .. body .. '"'
-end
-
--- A run hash as the flat reply RedisStore decodes (redisworkflows.cpp, runOf()).
-local function runReply(id, r)
-    local tags = {}
-    for _, tv in ipairs(cjson.decode(r.tags or '[]')) do
-        tags[#tags + 1] = tv[1]
-        tags[#tags + 1] = tv[2]
-    end
-    return {id, r.name, r.status, tags, r.agent_id or false, r.last_step or '0', r.created_at, r.updated_at,
-            r.input or false, r.result or false, r.claim_expires_at or false, r.fence or false,
-            r.attempt or false, r.max_attempts or false, r.seq}
-end
-
 local runId = argText(1)
 local name = argText(2)
 local input = arg(3)
@@ -129,7 +106,7 @@ redis.call('ZADD', P .. 'wf_status:created', seq, runId)
 redis.call('ZADD', P .. 'wf_name:' .. name, seq, runId)
 redis.call('ZADD', P .. 'wf_open', seq, runId)
 for _, tv in ipairs(kept) do
-    redis.call('ZADD', P .. 'wf_tag:' .. #tv[1] .. ':' .. tv[1] .. tv[2], seq, runId)
+    redis.call('ZADD', tagKey(tv[1], tv[2]), seq, runId)
 end
 
 return {1, runReply(runId, hgetall(hkey))}

@@ -6,18 +6,6 @@
 -- Reply: {run, steps}: run as in wf_status.lua; steps flat, five items per step (in no order:
 -- the store sorts them): step, output, written_at, agent_id, fence.
 
--- A run hash as the flat reply RedisStore decodes (redisworkflows.cpp, runOf()).
-local function runReply(id, r)
-    local tags = {}
-    for _, tv in ipairs(cjson.decode(r.tags or '[]')) do
-        tags[#tags + 1] = tv[1]
-        tags[#tags + 1] = tv[2]
-    end
-    return {id, r.name, r.status, tags, r.agent_id or false, r.last_step or '0', r.created_at, r.updated_at,
-            r.input or false, r.result or false, r.claim_expires_at or false, r.fence or false,
-            r.attempt or false, r.max_attempts or false, r.seq}
-end
-
 local runId = argText(1)
 local run = hgetall(P .. 'wf:' .. runId)
 if not run then

@@ -43,6 +43,7 @@ QString field(const Config &c, const QString &env)
         {u"SIDECAR_INSECURE"_s, [](const Config &x) { return x.insecure ? u"true"_s : u"false"_s; }},
         {u"SIDECAR_LOG_LEVEL"_s, [](const Config &x) { return x.logLevel; }},
         {u"SIDECAR_REDIS_PREFIX"_s, [](const Config &x) { return x.redisPrefix; }},
+        {u"SIDECAR_IMPORT_REDIS_FROM"_s, [](const Config &x) { return x.importRedisFrom; }},
         {u"SIDECAR_HTTP_MAX_HEADER_BYTES"_s, [](const Config &x) { return QString::number(x.httpMaxHeaderBytes); }},
         {u"SIDECAR_HTTP_MAX_CONNECTIONS"_s, [](const Config &x) { return QString::number(x.httpMaxConnections); }},
         {u"SIDECAR_HTTP_IDLE_TIMEOUT"_s, [](const Config &x) { return QString::number(x.httpIdleTimeout); }},
@@ -112,6 +113,8 @@ private slots:
     void hosts();
     void binaryExitCodes_data();
     void binaryExitCodes();
+    void importRedisFrom_data();
+    void importRedisFrom();
     void markdownTable();
     void docsTableIsCurrent();
     void loggingLevels_data();
@@ -158,7 +161,7 @@ void TestConfig::defaults()
 void TestConfig::defaultsRoundTrip()
 {
     const auto &settings = sidecar::daemon::configSettings();
-    QCOMPARE(settings.size(), std::size_t(26));
+    QCOMPARE(settings.size(), std::size_t(27));
     for (const auto &s : settings) {
         Config c;
         const auto applied = s.apply(c, s.defaultText());
@@ -687,6 +690,52 @@ void TestConfig::binaryExitCodes()
         QVERIFY2(err.isEmpty(), qPrintable(err));
     else
         QVERIFY2(err.contains(stderrHas) && err.trimmed().count(u'\n') == 0, qPrintable(err));
+}
+
+// --import-redis-from (SIDECAR_IMPORT_REDIS_FROM): a URL checked like REDIS_URL (password masked
+// in the message), and only with the Redis backend, which it imports into.
+void TestConfig::importRedisFrom_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("env");
+    QTest::addColumn<QString>("expected"); // the URL kept, or empty: refused with exit code 2
+    QTest::addColumn<QString>("stderrHas");
+    QTest::newRow("flag") << QStringList{u"--backend=redis"_s, u"--import-redis-from"_s, u"redis://old:6379/1"_s}
+                          << QStringList{} << u"redis://old:6379/1"_s << QString();
+    QTest::newRow("env") << QStringList{}
+                         << QStringList{u"STATE_BACKEND=redis"_s, u"SIDECAR_IMPORT_REDIS_FROM=unix:///run/r.sock"_s}
+                         << u"unix:///run/r.sock"_s << QString();
+    QTest::newRow("http elsewhere is not served") << QStringList{u"--import-redis-from=redis://old"_s}
+                                                  << QStringList{u"STATE_BACKEND=redis"_s,
+                                                                 u"SIDECAR_TRANSPORT=http"_s,
+                                                                 u"SIDECAR_HOST=0.0.0.0"_s}
+                                                  << u"redis://old"_s << QString();
+    QTest::newRow("sqlite backend") << QStringList{u"--import-redis-from=redis://old:6379"_s} << QStringList{}
+                                    << QString() << u"STATE_BACKEND=redis"_s;
+    QTest::newRow("malformed") << QStringList{u"--backend=redis"_s, u"--import-redis-from=http://old"_s}
+                               << QStringList{} << QString() << u"SIDECAR_IMPORT_REDIS_FROM"_s;
+    QTest::newRow("password masked") << QStringList{u"--backend=redis"_s,
+                                                    u"--import-redis-from=redis://u:hunter2@old:6379/x"_s}
+                                     << QStringList{} << QString() << u"redis://u:***@old:6379/x"_s;
+}
+
+void TestConfig::importRedisFrom()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, env);
+    QFETCH(QString, expected);
+    QFETCH(QString, stderrHas);
+    const ConfigOutcome o = parse(args, env);
+    if (expected.isEmpty()) {
+        QVERIFY(!o.config.has_value());
+        QCOMPARE(o.exitCode, 2);
+        QVERIFY2(o.err.contains(stderrHas), qPrintable(o.err));
+        QVERIFY2(!o.err.contains(u"hunter2"_s), qPrintable(o.err));
+        QVERIFY2(!o.err.contains(u'\n'), qPrintable(o.err));
+        return;
+    }
+    QVERIFY2(o.config.has_value(), qPrintable(o.err));
+    QCOMPARE(o.config->importRedisFrom, expected);
 }
 
 void TestConfig::markdownTable()

@@ -20,29 +20,23 @@ Q_DECLARE_LOGGING_CATEGORY(lcRedisStore) // redisstore.cpp
 
 namespace sidecar::store {
 
+using redis::badReply;
+using redis::isArray;
 using redis::RedisReply;
 
 namespace {
 
-Error unexpectedReply(const char *script)
+// A reply of `header` items followed by history entries, each an array as lib.lua's
+// historyReply() makes it: the entries.
+Result<std::vector<HistoryEntry>> entriesAfter(const RedisReply &r, std::size_t header, const char *script)
 {
-    return Error{ErrorCode::Internal,
-                 QStringLiteral("Unexpected reply from the Redis script %1").arg(QLatin1String(script))};
-}
-
-bool isArrayOf(const RedisReply &r, std::size_t minSize)
-{
-    return r.type == RedisReply::Type::Array && r.elements.size() >= minSize;
-}
-
-// Entries from element `first` on, each an array as lib.lua's historyReply() makes it.
-Result<std::vector<HistoryEntry>> entriesFrom(const RedisReply &r, std::size_t first, const char *script)
-{
+    if (!isArray(r, header))
+        return tl::unexpected(badReply(script));
     std::vector<HistoryEntry> entries;
-    entries.reserve(r.elements.size() - first);
-    for (std::size_t i = first; i < r.elements.size(); ++i) {
-        if (!isArrayOf(r.elements[i], 10))
-            return tl::unexpected(unexpectedReply(script));
+    entries.reserve(r.elements.size() - header);
+    for (std::size_t i = header; i < r.elements.size(); ++i) {
+        if (!isArray(r.elements[i], 10))
+            return tl::unexpected(badReply(script));
         entries.push_back(redis::historyEntryOf(r.elements[i]));
     }
     return entries;
@@ -58,9 +52,7 @@ void RedisStore::historyLog(const HistoryQuery &query, Callback<HistoryResult> d
     // history_log: {more, entry, entry, ...}, newest first.
     run<HistoryResult>("history_log", std::move(args), std::move(done),
                        [](const RedisReply &r) -> Result<HistoryResult> {
-                           if (!isArrayOf(r, 1))
-                               return tl::unexpected(unexpectedReply("history_log"));
-                           auto entries = entriesFrom(r, 1, "history_log");
+                           auto entries = entriesAfter(r, 1, "history_log");
                            if (!entries)
                                return tl::unexpected(entries.error());
                            HistoryResult res;
@@ -78,9 +70,7 @@ void RedisStore::changes(const ChangesQuery &query, Callback<ChangesResult> done
     // changes: {revision, compacted, more, entry, entry, ...}, oldest first.
     run<ChangesResult>("changes", std::move(args), std::move(done),
                        [](const RedisReply &r) -> Result<ChangesResult> {
-                           if (!isArrayOf(r, 3))
-                               return tl::unexpected(unexpectedReply("changes"));
-                           auto entries = entriesFrom(r, 3, "changes");
+                           auto entries = entriesAfter(r, 3, "changes");
                            if (!entries)
                                return tl::unexpected(entries.error());
                            ChangesResult res;
@@ -111,8 +101,8 @@ void RedisStore::health(Callback<HealthInfo> done)
             done(std::move(h));
         },
         [](const RedisReply &r) -> Result<HealthInfo> {
-            if (!isArrayOf(r, 5) || (r.elements.size() - 5) % 2 != 0)
-                return tl::unexpected(unexpectedReply("health"));
+            if (!isArray(r, 5) || (r.elements.size() - 5) % 2 != 0)
+                return tl::unexpected(badReply("health"));
             HealthInfo h;
             h.backend = QStringLiteral("redis");
             h.keyCount = r.at(0).toInt64();
@@ -132,8 +122,8 @@ void RedisStore::reset(const QString &principal, Callback<ResetResult> done)
     // reset: {cleared, revision of the reset entry}.
     run<ResetResult>("reset", {principal.toUtf8()}, std::move(done),
                      [](const RedisReply &r) -> Result<ResetResult> {
-                         if (!isArrayOf(r, 2))
-                             return tl::unexpected(unexpectedReply("reset"));
+                         if (!isArray(r, 2))
+                             return tl::unexpected(badReply("reset"));
                          return ResetResult{true, r.at(0).toInt64()};
                      });
 }

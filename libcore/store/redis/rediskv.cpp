@@ -8,8 +8,6 @@
 
 #include "store/redis/redisstore.h"
 
-#include <QTimer>
-
 #include <vector>
 
 #include "store/redis/redisdecode.h"
@@ -17,32 +15,13 @@
 
 namespace sidecar::store {
 
+using redis::badReply;
+using redis::failLater;
+using redis::flag;
+using redis::isArray;
 using redis::RedisReply;
 
 namespace {
-
-// An error found before any script runs, answered on the next event loop turn (never inside the
-// call, as every Store operation).
-template<class T>
-void failLater(QObject *context, Callback<T> done, Error error)
-{
-    QTimer::singleShot(0, context, [done = std::move(done), error = std::move(error)] { done(tl::unexpected(error)); });
-}
-
-Error badReply(const char *script)
-{
-    return Error{ErrorCode::Internal, QStringLiteral("Unexpected reply from the Redis script %1").arg(QLatin1String(script))};
-}
-
-bool isArray(const RedisReply &r, std::size_t minSize)
-{
-    return r.type == RedisReply::Type::Array && r.elements.size() >= minSize;
-}
-
-QByteArray flag(bool b)
-{
-    return b ? QByteArrayLiteral("1") : QByteArray();
-}
 
 // The require_lease arguments of kv_set / kv_delete: given, resource_id, holder_id, fence.
 void appendGuard(QList<QByteArray> &argv, const std::optional<LeaseGuard> &guard)

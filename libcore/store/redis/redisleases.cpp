@@ -10,10 +10,6 @@
 
 #include "store/redis/redisstore.h"
 
-#include <QTimer>
-
-#include <functional>
-#include <utility>
 #include <vector>
 
 #include "store/redis/redisdecode.h"
@@ -21,35 +17,16 @@
 
 namespace sidecar::store {
 
+using redis::badReply;
+using redis::failLater;
+using redis::isArray;
+using redis::numberArg;
 using redis::RedisReply;
 
 namespace {
 
-// An error found before any script runs, answered on the next event loop turn (never inside the
-// call, as every Store operation).
-template<class T>
-void failLater(QObject *context, Callback<T> done, Error error)
-{
-    QTimer::singleShot(0, context, [done = std::move(done), error = std::move(error)] { done(tl::unexpected(error)); });
-}
-
-Error badReply(const char *script)
-{
-    return Error{ErrorCode::Internal, QStringLiteral("Unexpected reply from the Redis script %1").arg(QLatin1String(script))};
-}
-
-bool isArray(const RedisReply &r, std::size_t minSize)
-{
-    return r.type == RedisReply::Type::Array && r.elements.size() >= minSize;
-}
-
-QByteArray number(double v)
-{
-    return QByteArray::number(v, 'g', 17);
-}
-
 // One page of a list sorted by a text id (leases, sessions), as the SQLite backend's listById():
-// the call's paging, the scan's bounds for the script, and the page made from its reply.
+// the call's paging, the cursor's filters, and the scan's bounds for the script.
 struct IdPage
 {
     sqlite::Paging paging;
@@ -86,42 +63,52 @@ Result<IdPage> prepareIdPage(const char *list, const PrefixListArgs &args, const
         if (const auto succ = prefixSuccessor(args.prefix))
             upper = succ->toUtf8();
     }
-    p.scriptArgs = {from, inclusive ? QByteArrayLiteral("1") : QByteArray(), upper, QByteArray::number(p.paging.size),
+    p.scriptArgs = {from, redis::flag(inclusive), upper, QByteArray::number(p.paging.size),
                     QByteArray::number(qlonglong(options.maxReplyBytes))};
     return p;
 }
 
-// The script's reply {cut, item fields..., ...} (`width` fields per item, the first its id) as
-// one page: the reply budget, the probe, too_large for an unpaged list, and the cursor.
-template<class Item>
-Result<std::pair<std::vector<Item>, std::optional<QString>>>
-finishIdPage(const RedisReply &r, const char *script, const char *list, std::size_t width, const IdPage &page,
-             qint64 maxReplyBytes, qint64 maxList, const std::function<Item(const RedisReply &, std::size_t)> &readItem,
-             const std::function<qint64(const Item &)> &estimate)
+// How a list by id reads its script's reply {cut, item fields..., ...} (leaseList, sessionList).
+template<class R, class Item>
+struct IdList
+{
+    const char *script; // resources/redis/<script>.lua
+    const char *list;   // the cursor's list name
+    std::size_t width;  // reply fields per item, the first its id
+    std::vector<Item> R::*items;
+    Item (*readItem)(const RedisReply &r, std::size_t first);
+    qint64 (*estimate)(const Item &item); // ReplyBudget's estimate
+};
+
+// The script's reply as one page: the reply budget, the probe, too_large for an unpaged list,
+// and the cursor.
+template<class R, class Item>
+Result<R> idPageOf(const RedisReply &r, const IdList<R, Item> &spec, const IdPage &page, qint64 maxReplyBytes,
+                   qint64 maxList)
 {
     using namespace sqlite;
-    if (!isArray(r, 1) || (r.elements.size() - 1) % width != 0)
-        return tl::unexpected(badReply(script));
-    const std::size_t sent = (r.elements.size() - 1) / width;
-    std::vector<Item> items;
+    if (!isArray(r, 1) || (r.elements.size() - 1) % spec.width != 0)
+        return tl::unexpected(badReply(spec.script));
+    const std::size_t sent = (r.elements.size() - 1) / spec.width;
+    R res;
+    std::vector<Item> &items = res.*spec.items;
     std::vector<QString> ids;
     items.reserve(sent);
     ids.reserve(sent);
     ReplyBudget budget(maxReplyBytes);
     for (std::size_t i = 0; i < sent; ++i) {
-        const std::size_t base = 1 + i * width;
-        Item item = readItem(r, base);
+        const std::size_t first = 1 + i * spec.width;
+        Item item = spec.readItem(r, first);
         const qint64 count = qint64(items.size());
-        if (count < page.paging.size && !budget.fits(estimate(item), count))
+        if (count < page.paging.size && !budget.fits(spec.estimate(item), count))
             break;
         items.push_back(std::move(item));
-        ids.push_back(QString::fromUtf8(r.at(base).str));
+        ids.push_back(QString::fromUtf8(r.at(first).str));
     }
     // The script stopped where its own estimate passed the budget: more may remain.
     const bool cut = budget.exhausted() || (r.at(0).toInt64() != 0 && items.size() == sent);
     if (cut && !page.paging.paged)
         return tl::unexpected(replyTooLarge(maxReplyBytes));
-    std::optional<QString> next;
     if (cut || qint64(items.size()) > page.paging.size) {
         if (!page.paging.paged)
             return tl::unexpected(tooManyMatches(maxList));
@@ -130,15 +117,61 @@ finishIdPage(const RedisReply &r, const char *script, const char *list, std::siz
             ids.pop_back();
         }
         if (ids.empty())
-            return tl::unexpected(badReply(script));
+            return tl::unexpected(badReply(spec.script));
         ListCursor c;
-        c.list = QLatin1String(list);
+        c.list = QLatin1String(spec.list);
         c.filters = page.filters;
         c.afterKey = ids.back();
-        next = encodeCursor(c);
+        res.nextCursor = encodeCursor(c);
     }
-    return std::make_pair(std::move(items), next);
+    return res;
 }
+
+// One page of a list by id: the paging and the cursor checked, the script run, its reply read.
+template<class R, class Item>
+void listById(RedisStore *store, const IdList<R, Item> &spec, const PrefixListArgs &args, Callback<R> done)
+{
+    auto page = prepareIdPage(spec.list, args, store->options());
+    if (!page) {
+        failLater(store, std::move(done), page.error());
+        return;
+    }
+    QList<QByteArray> argv = page->scriptArgs;
+    store->run<R>(spec.script, std::move(argv), std::move(done),
+                  [spec, page = *page, maxReplyBytes = store->options().maxReplyBytes,
+                   maxList = store->options().maxList](const RedisReply &r) {
+                      return idPageOf(r, spec, page, maxReplyBytes, maxList);
+                  });
+}
+
+// lease_list: resource_id, holder, expires_at, fence.
+LeaseInfo leaseAt(const RedisReply &r, std::size_t first)
+{
+    return LeaseInfo{QString::fromUtf8(r.at(first).str), QString::fromUtf8(r.at(first + 1).str),
+                     r.at(first + 2).toDouble(), r.at(first + 3).toInt64()};
+}
+
+qint64 leaseCost(const LeaseInfo &l)
+{
+    return sqlite::ReplyBudget::text(l.resourceId) + sqlite::ReplyBudget::text(l.holder) + 96;
+}
+
+const IdList<LeaseListResult, LeaseInfo> kLeaseList{"lease_list", "leases", 4, &LeaseListResult::leases, leaseAt,
+                                                    leaseCost};
+
+// session_list: session_id, saved_at, updated_at.
+SessionInfo sessionAt(const RedisReply &r, std::size_t first)
+{
+    return SessionInfo{QString::fromUtf8(r.at(first).str), r.at(first + 1).toDouble(), r.at(first + 2).toDouble()};
+}
+
+qint64 sessionCost(const SessionInfo &s)
+{
+    return sqlite::ReplyBudget::text(s.sessionId) + 96;
+}
+
+const IdList<SessionListResult, SessionInfo> kSessionList{"session_list", "sessions", 3, &SessionListResult::sessions,
+                                                          sessionAt, sessionCost};
 
 } // namespace
 
@@ -149,7 +182,7 @@ void RedisStore::leaseAcquire(const LeaseAcquireArgs &args, Callback<LeaseAcquir
     const QString resourceId = args.resourceId;
     run<LeaseAcquireResult>(
         "lease_acquire",
-        {args.resourceId.toUtf8(), args.holderId.toUtf8(), number(args.ttlSeconds), args.principal.toUtf8()},
+        {args.resourceId.toUtf8(), args.holderId.toUtf8(), numberArg(args.ttlSeconds), args.principal.toUtf8()},
         std::move(done), [resourceId](const RedisReply &r) -> Result<LeaseAcquireResult> {
             if (!isArray(r, 5))
                 return tl::unexpected(badReply("lease_acquire"));
@@ -179,7 +212,7 @@ void RedisStore::leaseRenew(const LeaseRenewArgs &args, Callback<LeaseRenewResul
 {
     const QString resourceId = args.resourceId;
     run<LeaseRenewResult>("lease_renew",
-                          {args.resourceId.toUtf8(), args.holderId.toUtf8(), number(args.ttlSeconds),
+                          {args.resourceId.toUtf8(), args.holderId.toUtf8(), numberArg(args.ttlSeconds),
                            redis::argOf(args.fence), args.principal.toUtf8()},
                           std::move(done), [resourceId](const RedisReply &r) -> Result<LeaseRenewResult> {
                               if (!isArray(r, 3))
@@ -195,33 +228,7 @@ void RedisStore::leaseRenew(const LeaseRenewArgs &args, Callback<LeaseRenewResul
 
 void RedisStore::leaseList(const PrefixListArgs &args, Callback<LeaseListResult> done)
 {
-    auto page = prepareIdPage("leases", args, m_options);
-    if (!page) {
-        failLater(this, std::move(done), page.error());
-        return;
-    }
-    QList<QByteArray> argv = page->scriptArgs;
-    const qint64 maxReplyBytes = m_options.maxReplyBytes;
-    const qint64 maxList = m_options.maxList;
-    run<LeaseListResult>(
-        "lease_list", std::move(argv), std::move(done),
-        [page = *page, maxReplyBytes, maxList](const RedisReply &r) -> Result<LeaseListResult> {
-            auto items = finishIdPage<LeaseInfo>(
-                r, "lease_list", "leases", 4, page, maxReplyBytes, maxList,
-                [](const RedisReply &reply, std::size_t base) {
-                    return LeaseInfo{QString::fromUtf8(reply.at(base).str), QString::fromUtf8(reply.at(base + 1).str),
-                                     reply.at(base + 2).toDouble(), reply.at(base + 3).toInt64()};
-                },
-                [](const LeaseInfo &l) {
-                    return sqlite::ReplyBudget::text(l.resourceId) + sqlite::ReplyBudget::text(l.holder) + 96;
-                });
-            if (!items)
-                return tl::unexpected(items.error());
-            LeaseListResult res;
-            res.leases = std::move(items->first);
-            res.nextCursor = std::move(items->second);
-            return res;
-        });
+    listById(this, kLeaseList, args, std::move(done));
 }
 
 // ---------------------------------------------------------------- sessions
@@ -263,31 +270,7 @@ void RedisStore::sessionRestore(const QString &sessionId, Callback<SessionRestor
 
 void RedisStore::sessionList(const PrefixListArgs &args, Callback<SessionListResult> done)
 {
-    auto page = prepareIdPage("sessions", args, m_options);
-    if (!page) {
-        failLater(this, std::move(done), page.error());
-        return;
-    }
-    QList<QByteArray> argv = page->scriptArgs;
-    const qint64 maxReplyBytes = m_options.maxReplyBytes;
-    const qint64 maxList = m_options.maxList;
-    run<SessionListResult>(
-        "session_list", std::move(argv), std::move(done),
-        [page = *page, maxReplyBytes, maxList](const RedisReply &r) -> Result<SessionListResult> {
-            auto items = finishIdPage<SessionInfo>(
-                r, "session_list", "sessions", 3, page, maxReplyBytes, maxList,
-                [](const RedisReply &reply, std::size_t base) {
-                    return SessionInfo{QString::fromUtf8(reply.at(base).str), reply.at(base + 1).toDouble(),
-                                       reply.at(base + 2).toDouble()};
-                },
-                [](const SessionInfo &i) { return sqlite::ReplyBudget::text(i.sessionId) + 96; });
-            if (!items)
-                return tl::unexpected(items.error());
-            SessionListResult res;
-            res.sessions = std::move(items->first);
-            res.nextCursor = std::move(items->second);
-            return res;
-        });
+    listById(this, kSessionList, args, std::move(done));
 }
 
 void RedisStore::sessionDelete(const SessionDeleteArgs &args, Callback<bool> done)

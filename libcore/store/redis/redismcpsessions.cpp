@@ -26,8 +26,8 @@ void RedisStore::mcpSessionGet(const QByteArray &id, Callback<std::optional<McpS
         "mcp_session_get", {id}, std::move(done), [id](const RedisReply &r) -> Result<std::optional<McpSessionRecord>> {
             if (r.isNil())
                 return std::optional<McpSessionRecord>();
-            if (r.type != RedisReply::Type::Array || r.elements.size() < 4)
-                return fail(ErrorCode::Internal, QStringLiteral("Unexpected reply from the Redis script mcp_session_get"));
+            if (!redis::isArray(r, 4))
+                return tl::unexpected(redis::badReply("mcp_session_get"));
             McpSessionRecord record;
             record.id = id;
             record.protocolVersion = r.at(0).text();

@@ -139,6 +139,9 @@ void RedisStore::close()
     m_commands->close();
 }
 
+// A script as Redis runs it: lib.lua, then the prelude of the script's family when there is one
+// (lib_<family>.lua, <family> being the name up to its first '_': wf_claim gets lib_wf.lua),
+// then the script itself (lib.lua's header).
 const RedisScript &RedisStore::script(const char *name)
 {
     const QByteArray key(name);
@@ -147,7 +150,14 @@ const RedisScript &RedisStore::script(const char *name)
         static const QByteArray lib = readResource(QStringLiteral(":/redis/lib.lua"));
         const QByteArray body = readResource(QStringLiteral(":/redis/%1.lua").arg(QLatin1String(name)));
         Q_ASSERT_X(!lib.isEmpty() && !body.isEmpty(), "RedisStore::script", name);
-        it = m_scripts.insert(key, std::make_shared<RedisScript>(lib + "\n" + body));
+        QByteArray source = lib + "\n";
+        if (const qsizetype cut = key.indexOf('_'); cut > 0) {
+            const QByteArray prelude =
+                readResource(QStringLiteral(":/redis/lib_%1.lua").arg(QString::fromLatin1(key.left(cut))));
+            if (!prelude.isEmpty())
+                source += prelude + "\n";
+        }
+        it = m_scripts.insert(key, std::make_shared<RedisScript>(source + body));
     }
     return **it;
 }

@@ -2,7 +2,8 @@
 
 // RedisStore: the Store (store.h) on one Redis server, shared by any number of sidecars.
 //
-// Role: every operation is one Lua script (resources/redis/<name>.lua, prefixed with lib.lua),
+// Role: every operation is one Lua script (resources/redis/<name>.lua, prefixed with lib.lua and its
+// family prelude lib_<family>.lua when there is one),
 // run with EVALSHA on a RedisConnection: the checks, the writes, the store-wide revision, the
 // history entry, the indexes and the change announcement are one atomic step, with times from
 // Redis's clock. docs/redis.md describes the data layout and what is supported.
@@ -24,7 +25,8 @@
 //
 // The operations are defined by domain: redisstore.cpp (the core: connections, scripts, sweep,
 // change feed), rediskv.cpp, redisworkflows.cpp, redisleases.cpp (leases and sessions),
-// redishistory.cpp (history, changes, health, reset).
+// redishistory.cpp (history, changes, health, reset), redisimport.cpp (workflowImport, for the
+// import of the original package's Redis data).
 
 #include <QByteArray>
 #include <QHash>
@@ -34,11 +36,30 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "store/redis/redisconnection.h"
 #include "store/store.h"
 
 namespace sidecar::store {
+
+// A run of the original package's Redis data for RedisStore::workflowImport (redisimport.cpp):
+// run.runId, name, status, tags (one value per tag, in order), agentId, lastStep, createdAt,
+// updatedAt, input, result and attempt are kept; claimExpiresAt, fence and maxAttempts are not
+// used (the claim is lapsed, as the SQLite backend's import of the original's database leaves it).
+struct WorkflowImportArgs
+{
+    WorkflowMeta run;
+    std::vector<std::pair<std::int64_t, QByteArray>> steps; // step -> output (compact JSON)
+};
+
+struct WorkflowImportResult
+{
+    bool imported = false; // false: a run with that id exists already (left as it is)
+    std::int64_t revision = 0;
+    std::int64_t seq = 0;
+};
 
 class RedisStore final : public Store
 {
@@ -94,6 +115,11 @@ public:
 
     void health(Callback<HealthInfo> done) override;
     void reset(const QString &principal, Callback<ResetResult> done) override;
+
+    // Not part of Store: writes a run imported from the original package's Redis data
+    // (resources/redis/wf_import.lua) with its run id, indexes, steps and one 'workflow' /
+    // 'create' history entry; a run id that exists is left alone (imported = false).
+    void workflowImport(const WorkflowImportArgs &args, Callback<WorkflowImportResult> done);
 
     // For the domain files: runs resources/redis/<name>.lua with the common arguments (prefix,
     // history limits) followed by `args`, and answers `done` with decode(reply). A Redis error

@@ -11,9 +11,9 @@
 
 #include <QPointer>
 #include <QRandomGenerator>
-#include <QTimer>
 
 #include <algorithm>
+#include <functional>
 
 #include "store/redis/redisdecode.h"
 #include "store/sqlitecursor.h"
@@ -21,6 +21,10 @@
 namespace sidecar::store {
 
 using redis::argOf;
+using redis::badReply;
+using redis::failLater;
+using redis::isArray;
+using redis::numberArg;
 using redis::optDouble;
 using redis::optInt64;
 using redis::optJson;
@@ -58,16 +62,6 @@ QString newRunId()
 
 // How many ids workflowCreate tries before giving up (as the SQLite backend).
 constexpr int kRunIdTries = 17;
-
-bool isArray(const RedisReply &r, std::size_t minSize)
-{
-    return r.type == RedisReply::Type::Array && r.elements.size() >= minSize;
-}
-
-Error badReply(const char *script)
-{
-    return Error{ErrorCode::Internal, QStringLiteral("Unexpected reply from the %1 script").arg(QLatin1String(script))};
-}
 
 struct RunReply
 {
@@ -108,16 +102,23 @@ void appendTags(QList<QByteArray> &argv, const std::vector<std::pair<QString, QS
         argv << tag.toUtf8() << value.toUtf8();
 }
 
-QByteArray number(double v)
-{
-    return QByteArray::number(v, 'g', 17);
-}
-
-// Answers `done` with `error` on the next event loop turn (never inside the call).
+// The reply of a script that changes one run (wf_heartbeat, wf_checkpoint, wf_complete):
+// {ok (1/0), fields..., reason}, `size` items in all. The result gets ok, run_id and reason
+// here, and the fields in between from fill().
 template<class T>
-void failLater(QObject *context, Callback<T> done, Error error)
+std::function<Result<T>(const RedisReply &)> runChangeReply(const char *script, std::size_t size, const QString &runId,
+                                                            std::function<void(const RedisReply &, T &)> fill)
 {
-    QTimer::singleShot(0, context, [done = std::move(done), error = std::move(error)] { done(tl::unexpected(error)); });
+    return [script, size, runId, fill = std::move(fill)](const RedisReply &r) -> Result<T> {
+        if (!isArray(r, size))
+            return tl::unexpected(badReply(script));
+        T res;
+        res.ok = r.at(0).toInt64() == 1;
+        res.runId = runId;
+        res.reason = optText(r.at(size - 1));
+        fill(r, res);
+        return res;
+    };
 }
 
 Result<WorkflowClaimResult> claimResultOf(const RedisReply &r)
@@ -253,76 +254,56 @@ void RedisStore::workflowClaim(const WorkflowClaimArgs &args, Callback<WorkflowC
 {
     run<WorkflowClaimResult>("wf_claim",
                              {QByteArrayLiteral("run"), args.runId.toUtf8(), args.agentId.toUtf8(),
-                              number(args.ttlSeconds), args.principal.toUtf8()},
+                              numberArg(args.ttlSeconds), args.principal.toUtf8()},
                              std::move(done), claimResultOf);
 }
 
 void RedisStore::workflowClaimNext(const WorkflowClaimArgs &args, Callback<WorkflowClaimResult> done)
 {
-    QList<QByteArray> argv{QByteArrayLiteral("next"),  QByteArray(),         args.agentId.toUtf8(),
-                           number(args.ttlSeconds), args.principal.toUtf8(), args.name.toUtf8()};
+    QList<QByteArray> argv{QByteArrayLiteral("next"), QByteArray(), args.agentId.toUtf8(), numberArg(args.ttlSeconds),
+                           args.principal.toUtf8(), args.name.toUtf8()};
     appendTags(argv, args.tags);
     run<WorkflowClaimResult>("wf_claim", std::move(argv), std::move(done), claimResultOf);
 }
 
 void RedisStore::workflowHeartbeat(const WorkflowHeartbeatArgs &args, Callback<WorkflowHeartbeatResult> done)
 {
-    const QString runId = args.runId;
     run<WorkflowHeartbeatResult>(
         "wf_heartbeat",
-        {runId.toUtf8(), args.agentId.toUtf8(), argOf(args.ttlSeconds), argOf(args.fence), args.principal.toUtf8(),
-         number(m_options.defaultClaimTtl)},
-        std::move(done), [runId](const RedisReply &r) -> Result<WorkflowHeartbeatResult> {
-            if (!isArray(r, 3))
-                return tl::unexpected(badReply("wf_heartbeat"));
-            WorkflowHeartbeatResult res;
-            res.ok = r.at(0).toInt64() == 1;
-            res.runId = runId;
-            res.claimExpiresAt = optDouble(r.at(1));
-            res.reason = optText(r.at(2));
-            return res;
-        });
+        {args.runId.toUtf8(), args.agentId.toUtf8(), argOf(args.ttlSeconds), argOf(args.fence),
+         args.principal.toUtf8(), numberArg(m_options.defaultClaimTtl)},
+        std::move(done),
+        runChangeReply<WorkflowHeartbeatResult>("wf_heartbeat", 3, args.runId,
+                                                [](const RedisReply &r, WorkflowHeartbeatResult &res) {
+                                                    res.claimExpiresAt = optDouble(r.at(1));
+                                                }));
 }
 
 void RedisStore::workflowCheckpoint(const WorkflowCheckpointArgs &args, Callback<WorkflowCheckpointResult> done)
 {
-    const QString runId = args.runId;
     const std::int64_t step = args.step;
     run<WorkflowCheckpointResult>(
         "wf_checkpoint",
-        {runId.toUtf8(), QByteArray::number(qlonglong(step)), args.output, argOf(args.agentId), argOf(args.fence),
-         args.principal.toUtf8(), number(m_options.defaultClaimTtl)},
-        std::move(done), [runId, step](const RedisReply &r) -> Result<WorkflowCheckpointResult> {
-            if (!isArray(r, 3))
-                return tl::unexpected(badReply("wf_checkpoint"));
-            WorkflowCheckpointResult res;
-            res.ok = r.at(0).toInt64() == 1;
-            res.runId = runId;
-            res.step = step;
-            res.revision = optInt64(r.at(1));
-            res.reason = optText(r.at(2));
-            return res;
-        });
+        {args.runId.toUtf8(), QByteArray::number(qlonglong(step)), args.output, argOf(args.agentId), argOf(args.fence),
+         args.principal.toUtf8(), numberArg(m_options.defaultClaimTtl)},
+        std::move(done),
+        runChangeReply<WorkflowCheckpointResult>("wf_checkpoint", 3, args.runId,
+                                                 [step](const RedisReply &r, WorkflowCheckpointResult &res) {
+                                                     res.step = step;
+                                                     res.revision = optInt64(r.at(1));
+                                                 }));
 }
 
 void RedisStore::workflowComplete(const WorkflowCompleteArgs &args, Callback<WorkflowCompleteResult> done)
 {
-    const QString runId = args.runId;
-    const QString status = args.status;
     run<WorkflowCompleteResult>(
         "wf_complete",
-        {runId.toUtf8(), args.agentId.toUtf8(), status.toUtf8(), argOf(args.result), argOf(args.fence),
+        {args.runId.toUtf8(), args.agentId.toUtf8(), args.status.toUtf8(), argOf(args.result), argOf(args.fence),
          args.principal.toUtf8()},
-        std::move(done), [runId, status](const RedisReply &r) -> Result<WorkflowCompleteResult> {
-            if (!isArray(r, 2))
-                return tl::unexpected(badReply("wf_complete"));
-            WorkflowCompleteResult res;
-            res.ok = r.at(0).toInt64() == 1;
-            res.runId = runId;
-            res.status = status;
-            res.reason = optText(r.at(1));
-            return res;
-        });
+        std::move(done),
+        runChangeReply<WorkflowCompleteResult>(
+            "wf_complete", 2, args.runId,
+            [status = args.status](const RedisReply &, WorkflowCompleteResult &res) { res.status = status; }));
 }
 
 void RedisStore::workflowResume(const QString &runId, Callback<WorkflowResumeResult> done)
