@@ -15,7 +15,9 @@
 
 #include <QtTest>
 
+#include <QCryptographicHash>
 #include <QHostAddress>
+#include <QTemporaryDir>
 #include <QPointer>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -225,6 +227,7 @@ private slots:
     void timeoutAndDisconnect_data() { kinds(); }
     void timeoutAndDisconnect();
 
+    void httpBearerToken();
     void httpServerRestart();
     void stdioChildKilled();
     void stdioCannotStart();
@@ -300,6 +303,47 @@ bool TestMcpClient::ready(McpClient &c)
 }
 
 // ---------------------------------------------------------------- against the real server
+
+// A sidecar with a tokens file: the client's bearer token is sent on every request, its scope
+// applies (a read token reads but cannot write: forbidden), and a client without a token is refused
+// (HTTP 401) and says so.
+void TestMcpClient::httpBearerToken()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QByteArray readToken = "reader-token-0123456789abcdef";
+    const QByteArray writeToken = "writer-token-0123456789abcdef";
+    auto hash = [](const QByteArray &t) { return QCryptographicHash::hash(t, QCryptographicHash::Sha256).toHex(); };
+    QFile tokens(dir.filePath(QStringLiteral("tokens.json")));
+    QVERIFY(tokens.open(QIODevice::WriteOnly));
+    tokens.write(R"({"tokens":[{"name":"reader","sha256":")" + hash(readToken) +
+                 R"(","scopes":["read"]},{"name":"writer","sha256":")" + hash(writeToken) +
+                 R"(","scopes":["read","write"]}]})");
+    tokens.close();
+    HttpServerProcess server;
+    QVERIFY2(server.start({QStringLiteral("--tokens-file"), tokens.fileName()}), qPrintable(server.errorString()));
+
+    McpClient writer(std::make_unique<HttpClientTransport>(httpUrl(server.port()), writeToken));
+    QVERIFY2(ready(writer), qPrintable(writer.lastError()));
+    SidecarClient w(writer);
+    auto written = await<WriteResult>([&](auto done) { w.stateSet(QStringLiteral("auth/k"), "1", {}, done); }, kWaitMs);
+    QVERIFY2(written && written->ok, qPrintable(describe(written)));
+
+    McpClient reader(std::make_unique<HttpClientTransport>(httpUrl(server.port()), readToken));
+    QVERIFY2(ready(reader), qPrintable(reader.lastError()));
+    SidecarClient r(reader);
+    auto got = await<StateEntry>([&](auto done) { r.stateGet(QStringLiteral("auth/k"), done); }, kWaitMs);
+    QVERIFY2(got && got->found && got->value == "1", qPrintable(describe(got)));
+    auto refused = await<WriteResult>([&](auto done) { r.stateSet(QStringLiteral("auth/k"), "2", {}, done); }, kWaitMs);
+    QVERIFY(!refused);
+    QCOMPARE(refused.error().code, ErrorCode::Forbidden);
+
+    McpClient anonymous(std::make_unique<HttpClientTransport>(httpUrl(server.port())));
+    anonymous.connectToServer();
+    QTRY_VERIFY_WITH_TIMEOUT(anonymous.lastError().contains(QStringLiteral("401")), kWaitMs);
+    QVERIFY(anonymous.state() != McpClient::State::Ready);
+    anonymous.disconnectFromServer();
+}
 
 void TestMcpClient::connectAndHealth()
 {
