@@ -368,6 +368,33 @@ std::optional<QString> optionalIdentifier(const std::optional<QByteArray> &text,
 
 // ---------------------------------------------------------------- the families' shapes
 
+// Reads an item holding one JSON document called `name` (a kv value, a session context). A string item is either an
+// envelope object (`name` or `jsonName` besides the `others`), read by `fromRecord` like a hash item, or the bare
+// document, whose compact text goes to `bare`. Returns why the item is skipped, or nothing.
+template<std::size_t N, class FromRecord>
+std::optional<QString> readDocumentItem(const RedisImportItem &item, std::string_view name, std::string_view jsonName,
+                                        const std::string_view (&others)[N], std::int64_t maxBytes, QByteArray &bare,
+                                        FromRecord fromRecord)
+{
+    const QString what = QString::fromLatin1(name.data(), qsizetype(name.size()));
+    if (item.type == "string") {
+        auto doc = json::parse(item.string);
+        if (!doc)
+            return what + QStringLiteral(" is not valid JSON");
+        const json::Value &root = doc->root();
+        if (isEnvelope(root, {name, jsonName}, others))
+            return fromRecord(Record(root));
+        auto compact = compactOf(root, what, maxBytes);
+        if (!compact)
+            return compact.error();
+        bare = *compact;
+        return std::nullopt;
+    }
+    if (item.type == "hash")
+        return fromRecord(Record(item.hash));
+    return typeReason(item.type);
+}
+
 struct KvData
 {
     QByteArray value;
@@ -393,26 +420,8 @@ tl::expected<KvData, QString> parseKv(const RedisImportItem &item, std::int64_t 
         agent = r.text("agent_id", badAgent);
         return std::nullopt;
     };
-    if (item.type == "string") {
-        auto doc = json::parse(item.string);
-        if (!doc)
-            return skip(QStringLiteral("value is not valid JSON"));
-        const json::Value &root = doc->root();
-        if (isEnvelope(root, {"value", "value_json"}, kKvEnvelope)) {
-            if (auto problem = fromRecord(Record(root)))
-                return skip(*problem);
-        } else {
-            auto value = compactOf(root, QStringLiteral("value"), maxBytes);
-            if (!value)
-                return skip(value.error());
-            out.value = *value;
-        }
-    } else if (item.type == "hash") {
-        if (auto problem = fromRecord(Record(item.hash)))
-            return skip(*problem);
-    } else {
-        return skip(typeReason(item.type));
-    }
+    if (auto problem = readDocumentItem(item, "value", "value_json", kKvEnvelope, maxBytes, out.value, fromRecord))
+        return skip(*problem);
     if (badTime)
         return skip(QStringLiteral("expires_at is not a time"));
     out.agentId = optionalIdentifier(agent, badAgent);
@@ -486,26 +495,9 @@ tl::expected<SessionData, QString> parseSession(const RedisImportItem &item, std
         agent = r.text("agent_id", badAgent);
         return std::nullopt;
     };
-    if (item.type == "string") {
-        auto doc = json::parse(item.string);
-        if (!doc)
-            return skip(QStringLiteral("context is not valid JSON"));
-        const json::Value &root = doc->root();
-        if (isEnvelope(root, {"context", "context_json"}, kSessionEnvelope)) {
-            if (auto problem = fromRecord(Record(root)))
-                return skip(*problem);
-        } else {
-            auto context = compactOf(root, QStringLiteral("context"), maxBytes);
-            if (!context)
-                return skip(context.error());
-            out.context = *context;
-        }
-    } else if (item.type == "hash") {
-        if (auto problem = fromRecord(Record(item.hash)))
-            return skip(*problem);
-    } else {
-        return skip(typeReason(item.type));
-    }
+    if (auto problem = readDocumentItem(item, "context", "context_json", kSessionEnvelope, maxBytes, out.context,
+                                        fromRecord))
+        return skip(*problem);
     if (!out.context.startsWith('{'))
         return skip(QStringLiteral("the context is not a JSON object"));
     out.agentId = optionalIdentifier(agent, badAgent);
