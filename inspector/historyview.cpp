@@ -25,15 +25,13 @@ namespace sidecar::inspector {
 
 namespace {
 
-constexpr int kFilterDelayMs = 400;
-
 const char *const kKinds[] = {"kv", "workflow", "lease", "session", "store"};
 
 enum MatchMode { PrefixMatch, ExactMatch };
 
 } // namespace
 
-HistoryView::HistoryView(QWidget *parent) : StateView(parent)
+HistoryView::HistoryView(QWidget *parent) : LiveListView(parent)
 {
     setObjectName(QStringLiteral("historyView"));
     m_model = new HistoryModel(this);
@@ -137,14 +135,9 @@ HistoryView::HistoryView(QWidget *parent) : StateView(parent)
     detailLayout->addLayout(titleRow);
     detailLayout->addWidget(m_detailTabs, 1);
 
-    auto *empty = new QLabel(tr("Select an entry to see what it changed."), this);
-    empty->setObjectName(QStringLiteral("historyNoSelection"));
-    empty->setAlignment(Qt::AlignCenter);
-    empty->setEnabled(false);
-    m_detailStack = new QStackedWidget(this);
-    m_detailStack->setObjectName(QStringLiteral("historyDetail"));
-    m_detailStack->addWidget(empty);
-    m_detailStack->addWidget(detail);
+    m_detailStack = makeDetailStack(detail, tr("Select an entry to see what it changed."),
+                                    QStringLiteral("historyNoSelection"), QStringLiteral("historyDetail"),
+                                    this);
 
     auto *splitter = new QSplitter(Qt::Vertical, this);
     splitter->setObjectName(QStringLiteral("historySplitter"));
@@ -157,11 +150,8 @@ HistoryView::HistoryView(QWidget *parent) : StateView(parent)
     layout->addLayout(filterBar);
     layout->addWidget(splitter, 1);
 
-    m_filterTimer.setSingleShot(true);
-    m_filterTimer.setInterval(kFilterDelayMs);
-    connect(&m_filterTimer, &QTimer::timeout, this, &HistoryView::applyFilter);
-    connect(m_keyFilter, &QLineEdit::textChanged, &m_filterTimer, qOverload<>(&QTimer::start));
-    connect(m_keyFilter, &QLineEdit::returnPressed, this, &HistoryView::applyFilter);
+    setUpFilterTimer();
+    filterAsTyped(m_keyFilter);
     connect(m_kindFilter, &QComboBox::currentIndexChanged, this, &HistoryView::applyFilter);
     connect(m_matchMode, &QComboBox::currentIndexChanged, this, &HistoryView::applyFilter);
 
@@ -188,39 +178,12 @@ HistoryView::~HistoryView() = default;
 
 void HistoryView::setClient(client::SidecarClient *sidecar)
 {
-    if (m_mcp && (!sidecar || &sidecar->mcp() != m_mcp))
-        disconnect(m_mcp, &QObject::destroyed, this, nullptr);
-    m_client = sidecar;
-    client::McpClient *mcp = sidecar ? &sidecar->mcp() : nullptr;
-    if (mcp && mcp != m_mcp)
-        connect(mcp, &QObject::destroyed, this, [this] { setClient(nullptr); });
-    m_mcp = mcp;
-    m_live->setClient(mcp);
+    bindClient(sidecar);
     m_model->setClient(sidecar);
     m_kindFilter->setEnabled(sidecar != nullptr);
     m_matchMode->setEnabled(sidecar != nullptr);
     m_keyFilter->setEnabled(sidecar != nullptr);
-    m_filterTimer.stop();
-    if (!sidecar) {
-        updateSummary();
-        return;
-    }
-    if (m_paused) {
-        m_dirty = true;
-        return;
-    }
-    reload();
-}
-
-void HistoryView::setPaused(bool paused)
-{
-    if (m_paused == paused)
-        return;
-    m_paused = paused;
-    m_live->setPaused(paused); // a notification while paused catches up when it ends
-    if (!m_paused && std::exchange(m_dirty, false))
-        reload();
-    updateSummary();
+    reloadForNewClient();
 }
 
 void HistoryView::setReadOnly(bool /*readOnly*/)
@@ -320,19 +283,10 @@ void HistoryView::clearEntry()
 
 void HistoryView::updateSummary()
 {
-    QString text;
-    const int rows = m_model->rowCount();
-    if (!m_client)
-        text = countText(rows, tr("1 entry, not connected"), tr("%1 entries, not connected"));
-    else if (m_model->isLoading() && rows == 0)
-        text = tr("Loading…");
-    else if (m_model->hasMore())
-        text = countText(rows, tr("1 newest entry, older below"), tr("%1 newest entries, older below"));
-    else
-        text = countText(rows, tr("1 entry"), tr("%1 entries"));
-    if (m_paused)
-        text += tr(" · paused");
-    m_summary->setText(text);
+    m_summary->setText(listSummary(m_model->rowCount(), m_model->isLoading(), m_model->hasMore(),
+                                   {tr("1 entry, not connected"), tr("%1 entries, not connected")},
+                                   {tr("1 newest entry, older below"), tr("%1 newest entries, older below")},
+                                   {tr("1 entry"), tr("%1 entries")}));
 }
 
 } // namespace sidecar::inspector

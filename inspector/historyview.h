@@ -27,7 +27,7 @@
 #include <QTimer>
 
 #include "client/sidecarclient.h"
-#include "stateview.h"
+#include "livelistview.h"
 
 class QComboBox;
 class QLabel;
@@ -48,7 +48,7 @@ class JsonViewer;
 class LiveUpdates;
 class ValueDiffModel;
 
-class HistoryView : public StateView
+class HistoryView : public LiveListView
 {
     Q_OBJECT
 public:
@@ -56,7 +56,6 @@ public:
     ~HistoryView() override;
 
     void setClient(client::SidecarClient *client) override;
-    void setPaused(bool paused) override;
     void setReadOnly(bool readOnly) override;
     void reload() override;
 
@@ -69,18 +68,13 @@ public:
     bool selectRevision(qint64 revision);
 
 private:
-    void applyFilter();
+    void applyFilter() override;
     void onCurrentChanged(const QModelIndex &current);
     void showEntry(const client::HistoryEntry &entry);
     void clearEntry();
-    void updateSummary();
+    void updateSummary() override;
 
-    client::SidecarClient *m_client = nullptr;
-    QPointer<client::McpClient> m_mcp;
-    LiveUpdates *m_live = nullptr;
     int m_channel = -1;
-    bool m_paused = false;
-    bool m_dirty = false;
 
     HistoryModel *m_model = nullptr;
     ValueDiffModel *m_diff = nullptr;
@@ -96,7 +90,6 @@ private:
     QTableView *m_diffTable = nullptr;
     JsonViewer *m_newViewer = nullptr;
     JsonViewer *m_previousViewer = nullptr;
-    QTimer m_filterTimer;
     int m_scrollBeforeInsert = 0;
 
     client::HistoryEntry m_entry;

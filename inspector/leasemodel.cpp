@@ -7,8 +7,6 @@ namespace sidecar::inspector {
 
 namespace {
 
-constexpr int kMaxLimit = 10000; // lease_list's largest page
-
 QString lapseKey(const client::Lease &lease)
 {
     return lease.resourceId + QLatin1Char('@') + QString::number(lease.fence);
@@ -16,51 +14,10 @@ QString lapseKey(const client::Lease &lease)
 
 } // namespace
 
-LeaseModel::LeaseModel(QObject *parent) : KeyedTableModel(parent) {}
-
-void LeaseModel::setClient(client::SidecarClient *client)
-{
-    m_client = client;
-    ++m_generation;
-    m_loading = false;
-    m_fetching = false;
-    setStale(client == nullptr);
-}
-
-void LeaseModel::setPrefix(const QString &prefix)
-{
-    m_prefix = prefix;
-    ++m_generation;
-    m_cursor.clear();
-    clearItems();
-    reload();
-}
-
-void LeaseModel::reload()
-{
-    if (!m_client)
-        return;
-    const quint64 generation = ++m_generation;
-    m_fetching = false;
-    m_loading = true;
-    client::PageQuery query;
-    query.prefix = m_prefix;
-    const int shown = std::max<int>(kPageSize, int(m_items.size()));
-    query.limit = std::min(kMaxLimit, (shown + kPageSize - 1) / kPageSize * kPageSize);
-    QPointer<LeaseModel> self(this);
-    m_client->leaseList(query, [self, generation](Result<client::LeasePage> result) {
-        if (!self || generation != self->m_generation)
-            return;
-        self->m_loading = false;
-        if (!result) {
-            emit self->errorOccurred(tr("Cannot list leases: %1").arg(result.error().message));
-            return;
-        }
-        self->m_cursor = result->nextCursor;
-        self->mergeItems(result->leases);
-        emit self->loaded();
-    });
-}
+LeaseModel::LeaseModel(QObject *parent)
+    : PrefixListModel(&client::SidecarClient::leaseList, &client::LeasePage::leases,
+                      tr("Cannot list leases: %1"), tr("Cannot list more leases: %1"), parent)
+{}
 
 int LeaseModel::lapsedCount() const
 {
@@ -71,36 +28,6 @@ int LeaseModel::lapsedCount() const
             ++count;
     }
     return count;
-}
-
-bool LeaseModel::canFetchMore(const QModelIndex &parent) const
-{
-    return !parent.isValid() && m_client && !m_cursor.isEmpty() && !m_fetching && !m_loading;
-}
-
-void LeaseModel::fetchMore(const QModelIndex &parent)
-{
-    if (!canFetchMore(parent))
-        return;
-    m_fetching = true;
-    const quint64 generation = m_generation;
-    client::PageQuery query;
-    query.prefix = m_prefix;
-    query.limit = kPageSize;
-    query.cursor = m_cursor;
-    QPointer<LeaseModel> self(this);
-    m_client->leaseList(query, [self, generation](Result<client::LeasePage> result) {
-        if (!self || generation != self->m_generation)
-            return;
-        self->m_fetching = false;
-        if (!result) {
-            emit self->errorOccurred(tr("Cannot list more leases: %1").arg(result.error().message));
-            return;
-        }
-        self->m_cursor = result->nextCursor;
-        self->appendItems(result->leases);
-        emit self->loaded();
-    });
 }
 
 void LeaseModel::tick()

@@ -9,36 +9,24 @@
 //
 // Thread: GUI thread only. Ownership: the view's; the SidecarClient is the window's.
 
-#include <QPointer>
 #include <QSet>
 
 #include "client/sidecarclient.h"
-#include "keyedtablemodel.h"
+#include "prefixlistmodel.h"
 
 namespace sidecar::inspector {
 
-class LeaseModel : public KeyedTableModel<client::Lease>
+class LeaseModel : public PrefixListModel<LeaseModel, client::Lease, client::LeasePage>
 {
     Q_OBJECT
 public:
     enum Column { ResourceColumn, HolderColumn, FenceColumn, ExpiresAtColumn, RemainingColumn, ColumnCount };
     enum Role { ResourceIdRole = Qt::UserRole + 1, LapsedRole };
-    static constexpr int kPageSize = 200;
 
     explicit LeaseModel(QObject *parent = nullptr);
 
-    // The client to read with (nullptr: none; the rows stay, greyed). Does not reload by itself.
-    void setClient(client::SidecarClient *client);
-    void setPrefix(const QString &prefix);
-    QString prefix() const { return m_prefix; }
-    void reload();
-    bool isLoading() const { return m_loading; }
-    bool hasMore() const { return !m_cursor.isEmpty(); }
     // Leases shown whose expiry has passed (they go at the next reload).
     int lapsedCount() const;
-
-    bool canFetchMore(const QModelIndex &parent) const override;
-    void fetchMore(const QModelIndex &parent) override;
 
     // Repaints the countdowns; emits lapsed() when one reached zero since the last tick.
     void tick();
@@ -54,12 +42,6 @@ protected:
     QVariant itemData(const client::Lease &lease, int column, int role) const override;
 
 private:
-    client::SidecarClient *m_client = nullptr;
-    QString m_prefix;
-    QString m_cursor;
-    quint64 m_generation = 0;
-    bool m_loading = false;
-    bool m_fetching = false;
     QSet<QString> m_announcedLapses; // "resource@fence" already reported by lapsed()
 };
 

@@ -17,13 +17,12 @@ namespace sidecar::inspector {
 
 namespace {
 
-constexpr int kFilterDelayMs = 400;
 constexpr int kTickMs = 100;
 constexpr int kLapsedRetryMs = 1000;
 
 } // namespace
 
-LeasesView::LeasesView(QWidget *parent) : StateView(parent)
+LeasesView::LeasesView(QWidget *parent) : LiveListView(parent)
 {
     setObjectName(QStringLiteral("leasesView"));
     m_model = new LeaseModel(this);
@@ -59,11 +58,8 @@ LeasesView::LeasesView(QWidget *parent) : StateView(parent)
     layout->addLayout(filterBar);
     layout->addWidget(m_table, 1);
 
-    m_filterTimer.setSingleShot(true);
-    m_filterTimer.setInterval(kFilterDelayMs);
-    connect(&m_filterTimer, &QTimer::timeout, this, &LeasesView::applyFilter);
-    connect(m_prefixFilter, &QLineEdit::textChanged, &m_filterTimer, qOverload<>(&QTimer::start));
-    connect(m_prefixFilter, &QLineEdit::returnPressed, this, &LeasesView::applyFilter);
+    setUpFilterTimer();
+    filterAsTyped(m_prefixFilter);
 
     m_tickTimer.setInterval(kTickMs);
     connect(&m_tickTimer, &QTimer::timeout, m_model, &LeaseModel::tick);
@@ -80,9 +76,7 @@ LeasesView::LeasesView(QWidget *parent) : StateView(parent)
             m_lapsedRetry.start();
         updateSummary();
     });
-    connect(m_model, &QAbstractItemModel::rowsInserted, this, &LeasesView::updateSummary);
-    connect(m_model, &QAbstractItemModel::rowsRemoved, this, &LeasesView::updateSummary);
-    connect(m_model, &QAbstractItemModel::modelReset, this, &LeasesView::updateSummary);
+    summarizeRowsOf(m_model);
     updateSummary();
 }
 
@@ -90,38 +84,12 @@ LeasesView::~LeasesView() = default;
 
 void LeasesView::setClient(client::SidecarClient *sidecar)
 {
-    if (m_mcp && (!sidecar || &sidecar->mcp() != m_mcp))
-        disconnect(m_mcp, &QObject::destroyed, this, nullptr);
-    m_client = sidecar;
-    client::McpClient *mcp = sidecar ? &sidecar->mcp() : nullptr;
-    if (mcp && mcp != m_mcp)
-        connect(mcp, &QObject::destroyed, this, [this] { setClient(nullptr); });
-    m_mcp = mcp;
-    m_live->setClient(mcp);
+    bindClient(sidecar);
     m_model->setClient(sidecar);
     m_prefixFilter->setEnabled(sidecar != nullptr);
-    m_filterTimer.stop();
-    if (!sidecar) {
+    if (!sidecar)
         m_lapsedRetry.stop();
-        updateSummary();
-        return;
-    }
-    if (m_paused) {
-        m_dirty = true;
-        return;
-    }
-    reload();
-}
-
-void LeasesView::setPaused(bool paused)
-{
-    if (m_paused == paused)
-        return;
-    m_paused = paused;
-    m_live->setPaused(paused);
-    if (!m_paused && std::exchange(m_dirty, false))
-        reload();
-    updateSummary();
+    reloadForNewClient();
 }
 
 void LeasesView::setReadOnly(bool /*readOnly*/)
@@ -149,19 +117,10 @@ void LeasesView::applyFilter()
 
 void LeasesView::updateSummary()
 {
-    QString text;
-    const int rows = m_model->rowCount();
-    if (!m_client)
-        text = countText(rows, tr("1 lease, not connected"), tr("%1 leases, not connected"));
-    else if (m_model->isLoading() && rows == 0)
-        text = tr("Loading…");
-    else if (m_model->hasMore())
-        text = countText(rows, tr("1 lease loaded, more below"), tr("%1 leases loaded, more below"));
-    else
-        text = countText(rows, tr("1 live lease"), tr("%1 live leases"));
-    if (m_paused)
-        text += tr(" · paused");
-    m_summary->setText(text);
+    m_summary->setText(listSummary(m_model->rowCount(), m_model->isLoading(), m_model->hasMore(),
+                                   {tr("1 lease, not connected"), tr("%1 leases, not connected")},
+                                   {tr("1 lease loaded, more below"), tr("%1 leases loaded, more below")},
+                                   {tr("1 live lease"), tr("%1 live leases")}));
 }
 
 } // namespace sidecar::inspector

@@ -16,7 +16,7 @@
 #include <QPointer>
 #include <QTimer>
 
-#include "stateview.h"
+#include "livelistview.h"
 
 class QLabel;
 class QLineEdit;
@@ -31,7 +31,7 @@ namespace sidecar::inspector {
 class LeaseModel;
 class LiveUpdates;
 
-class LeasesView : public StateView
+class LeasesView : public LiveListView
 {
     Q_OBJECT
 public:
@@ -39,7 +39,6 @@ public:
     ~LeasesView() override;
 
     void setClient(client::SidecarClient *client) override;
-    void setPaused(bool paused) override;
     void setReadOnly(bool readOnly) override;
     void reload() override;
 
@@ -47,21 +46,15 @@ public:
     QTableView *table() const { return m_table; }
 
 private:
-    void applyFilter();
-    void updateSummary();
+    void applyFilter() override;
+    void updateSummary() override;
 
-    client::SidecarClient *m_client = nullptr;
-    QPointer<client::McpClient> m_mcp;
-    LiveUpdates *m_live = nullptr;
     int m_channel = -1;
-    bool m_paused = false;
-    bool m_dirty = false;
 
     LeaseModel *m_model = nullptr;
     QLineEdit *m_prefixFilter = nullptr;
     QLabel *m_summary = nullptr;
     QTableView *m_table = nullptr;
-    QTimer m_filterTimer;
     QTimer m_tickTimer;
     QTimer m_lapsedRetry; // lapsed rows still listed: ask again
 };

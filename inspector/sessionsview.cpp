@@ -22,11 +22,10 @@ namespace sidecar::inspector {
 
 namespace {
 
-constexpr int kFilterDelayMs = 400;
 
 } // namespace
 
-SessionsView::SessionsView(QWidget *parent) : StateView(parent)
+SessionsView::SessionsView(QWidget *parent) : LiveListView(parent)
 {
     setObjectName(QStringLiteral("sessionsView"));
     m_model = new SessionModel(this);
@@ -92,14 +91,9 @@ SessionsView::SessionsView(QWidget *parent) : StateView(parent)
     detailLayout->addLayout(form);
     detailLayout->addWidget(m_contextViewer, 1);
 
-    auto *empty = new QLabel(tr("Select a session to see its context."), this);
-    empty->setObjectName(QStringLiteral("sessionNoSelection"));
-    empty->setAlignment(Qt::AlignCenter);
-    empty->setEnabled(false);
-    m_detailStack = new QStackedWidget(this);
-    m_detailStack->setObjectName(QStringLiteral("sessionDetail"));
-    m_detailStack->addWidget(empty);
-    m_detailStack->addWidget(detail);
+    m_detailStack = makeDetailStack(detail, tr("Select a session to see its context."),
+                                    QStringLiteral("sessionNoSelection"), QStringLiteral("sessionDetail"),
+                                    this);
 
     auto *splitter = new QSplitter(Qt::Horizontal, this);
     splitter->setObjectName(QStringLiteral("sessionSplitter"));
@@ -113,20 +107,15 @@ SessionsView::SessionsView(QWidget *parent) : StateView(parent)
     auto *layout = new QVBoxLayout(this);
     layout->addWidget(splitter);
 
-    m_filterTimer.setSingleShot(true);
-    m_filterTimer.setInterval(kFilterDelayMs);
-    connect(&m_filterTimer, &QTimer::timeout, this, &SessionsView::applyFilter);
-    connect(m_prefixFilter, &QLineEdit::textChanged, &m_filterTimer, qOverload<>(&QTimer::start));
-    connect(m_prefixFilter, &QLineEdit::returnPressed, this, &SessionsView::applyFilter);
+    setUpFilterTimer();
+    filterAsTyped(m_prefixFilter);
 
     connect(m_model, &SessionModel::errorOccurred, this, &StateView::statusMessage);
     connect(m_model, &SessionModel::loaded, this, [this] {
         restoreSelection();
         updateSummary();
     });
-    connect(m_model, &QAbstractItemModel::rowsInserted, this, &SessionsView::updateSummary);
-    connect(m_model, &QAbstractItemModel::rowsRemoved, this, &SessionsView::updateSummary);
-    connect(m_model, &QAbstractItemModel::modelReset, this, &SessionsView::updateSummary);
+    summarizeRowsOf(m_model);
     updateSummary();
 }
 
@@ -134,38 +123,11 @@ SessionsView::~SessionsView() = default;
 
 void SessionsView::setClient(client::SidecarClient *sidecar)
 {
-    if (m_mcp && (!sidecar || &sidecar->mcp() != m_mcp))
-        disconnect(m_mcp, &QObject::destroyed, this, nullptr);
-    m_client = sidecar;
-    client::McpClient *mcp = sidecar ? &sidecar->mcp() : nullptr;
-    if (mcp && mcp != m_mcp)
-        connect(mcp, &QObject::destroyed, this, [this] { setClient(nullptr); });
-    m_mcp = mcp;
-    m_live->setClient(mcp);
+    bindClient(sidecar);
     m_model->setClient(sidecar);
     m_prefixFilter->setEnabled(sidecar != nullptr);
-    m_filterTimer.stop();
     ++m_detailGeneration;
-    if (!sidecar) {
-        updateSummary();
-        return;
-    }
-    if (m_paused) {
-        m_dirty = true;
-        return;
-    }
-    reload();
-}
-
-void SessionsView::setPaused(bool paused)
-{
-    if (m_paused == paused)
-        return;
-    m_paused = paused;
-    m_live->setPaused(paused);
-    if (!m_paused && std::exchange(m_dirty, false))
-        reload();
-    updateSummary();
+    reloadForNewClient();
 }
 
 void SessionsView::setReadOnly(bool /*readOnly*/)
@@ -277,19 +239,10 @@ void SessionsView::loadDetail()
 
 void SessionsView::updateSummary()
 {
-    QString text;
-    const int rows = m_model->rowCount();
-    if (!m_client)
-        text = countText(rows, tr("1 session, not connected"), tr("%1 sessions, not connected"));
-    else if (m_model->isLoading() && rows == 0)
-        text = tr("Loading…");
-    else if (m_model->hasMore())
-        text = countText(rows, tr("1 session loaded, more below"), tr("%1 sessions loaded, more below"));
-    else
-        text = countText(rows, tr("1 session"), tr("%1 sessions"));
-    if (m_paused)
-        text += tr(" · paused");
-    m_summary->setText(text);
+    m_summary->setText(listSummary(m_model->rowCount(), m_model->isLoading(), m_model->hasMore(),
+                                   {tr("1 session, not connected"), tr("%1 sessions, not connected")},
+                                   {tr("1 session loaded, more below"), tr("%1 sessions loaded, more below")},
+                                   {tr("1 session"), tr("%1 sessions")}));
 }
 
 void SessionsView::restoreSelection()

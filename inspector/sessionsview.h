@@ -15,7 +15,7 @@
 #include <QTimer>
 
 #include "client/sidecarclient.h"
-#include "stateview.h"
+#include "livelistview.h"
 
 class QLabel;
 class QLineEdit;
@@ -33,7 +33,7 @@ class JsonViewer;
 class LiveUpdates;
 class SessionModel;
 
-class SessionsView : public StateView
+class SessionsView : public LiveListView
 {
     Q_OBJECT
 public:
@@ -41,7 +41,6 @@ public:
     ~SessionsView() override;
 
     void setClient(client::SidecarClient *client) override;
-    void setPaused(bool paused) override;
     void setReadOnly(bool readOnly) override;
     void reload() override;
 
@@ -54,20 +53,15 @@ public:
     const client::SessionContext *selectedSession() const { return m_loaded ? &m_session : nullptr; }
 
 private:
-    void applyFilter();
+    void applyFilter() override;
     void onCurrentChanged(const QModelIndex &current);
     void showSession(const QString &sessionId);
     void loadDetail();
-    void updateSummary();
+    void updateSummary() override;
     void restoreSelection();
 
-    client::SidecarClient *m_client = nullptr;
-    QPointer<client::McpClient> m_mcp;
-    LiveUpdates *m_live = nullptr;
     int m_listChannel = -1;
     int m_detailChannel = -1;
-    bool m_paused = false;
-    bool m_dirty = false;
 
     SessionModel *m_model = nullptr;
     QLineEdit *m_prefixFilter = nullptr;
@@ -79,7 +73,6 @@ private:
     QLabel *m_updatedLabel = nullptr;
     QLabel *m_detailError = nullptr;
     JsonViewer *m_contextViewer = nullptr;
-    QTimer m_filterTimer;
 
     QString m_sessionId;
     client::SessionContext m_session;

@@ -6,6 +6,7 @@
 #include <QHeaderView>
 #include <QKeySequence>
 #include <QLabel>
+#include <QStackedWidget>
 #include <QTableView>
 
 namespace sidecar::inspector {
@@ -36,6 +37,20 @@ QLabel *makeValueLabel(const QString &objectName, QWidget *parent)
     label->setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::TextSelectableByKeyboard);
     label->setWordWrap(true);
     return label;
+}
+
+QStackedWidget *makeDetailStack(QWidget *detail, const QString &emptyText, const QString &emptyName,
+                                const QString &objectName, QWidget *parent)
+{
+    auto *empty = new QLabel(emptyText, parent);
+    empty->setObjectName(emptyName);
+    empty->setAlignment(Qt::AlignCenter);
+    empty->setEnabled(false);
+    auto *stack = new QStackedWidget(parent);
+    stack->setObjectName(objectName);
+    stack->addWidget(empty);
+    stack->addWidget(detail);
+    return stack;
 }
 
 void addCopyAction(QTableView *table, int role, const QString &actionText)

@@ -9,6 +9,7 @@
 #include <QString>
 
 class QLabel;
+class QStackedWidget;
 class QTableView;
 class QWidget;
 
@@ -19,6 +20,10 @@ namespace sidecar::inspector {
 void setUpListTable(QTableView *table);
 // A label for a value in a detail form: selectable with the mouse and keyboard, plain text.
 QLabel *makeValueLabel(const QString &objectName, QWidget *parent);
+// A detail pane that shows `detail` (page 1) when something is selected and a greyed, centred
+// `emptyText` (page 0, named `emptyName`) when nothing is.
+QStackedWidget *makeDetailStack(QWidget *detail, const QString &emptyText, const QString &emptyName,
+                                const QString &objectName, QWidget *parent);
 // Ctrl+C (and a context-menu entry named `actionText`) on `table` copies the current row's
 // data for `role` to the clipboard.
 void addCopyAction(QTableView *table, int role, const QString &actionText);

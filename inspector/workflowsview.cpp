@@ -24,7 +24,6 @@ namespace sidecar::inspector {
 
 namespace {
 
-constexpr int kFilterDelayMs = 400;
 constexpr int kTickMs = 200;
 
 const char *const kStatuses[] = {"created", "claimed", "running", "done", "failed"};
@@ -55,7 +54,7 @@ void showJson(JsonViewer *viewer, const QByteArray &json, QByteArray &shown, con
 
 } // namespace
 
-WorkflowsView::WorkflowsView(QWidget *parent) : StateView(parent)
+WorkflowsView::WorkflowsView(QWidget *parent) : LiveListView(parent)
 {
     setObjectName(QStringLiteral("workflowsView"));
     m_runs = new WorkflowRunModel(this);
@@ -73,13 +72,9 @@ WorkflowsView::WorkflowsView(QWidget *parent) : StateView(parent)
         restoreSelection();
         updateSummary();
     });
-    connect(m_runs, &QAbstractItemModel::rowsInserted, this, &WorkflowsView::updateSummary);
-    connect(m_runs, &QAbstractItemModel::rowsRemoved, this, &WorkflowsView::updateSummary);
-    connect(m_runs, &QAbstractItemModel::modelReset, this, &WorkflowsView::updateSummary);
+    summarizeRowsOf(m_runs);
 
-    m_filterTimer.setSingleShot(true);
-    m_filterTimer.setInterval(kFilterDelayMs);
-    connect(&m_filterTimer, &QTimer::timeout, this, &WorkflowsView::applyFilter);
+    setUpFilterTimer();
     m_tickTimer.setInterval(kTickMs);
     connect(&m_tickTimer, &QTimer::timeout, this, &WorkflowsView::updateCountdowns);
     m_tickTimer.start();
@@ -236,14 +231,9 @@ void WorkflowsView::buildUi()
     detailLayout->addWidget(m_detailError);
     detailLayout->addWidget(detailSplitter, 1);
 
-    auto *empty = new QLabel(tr("Select a run to see its claim, input, result and steps."), this);
-    empty->setObjectName(QStringLiteral("workflowNoSelection"));
-    empty->setAlignment(Qt::AlignCenter);
-    empty->setEnabled(false);
-    m_detailStack = new QStackedWidget(this);
-    m_detailStack->setObjectName(QStringLiteral("workflowDetail"));
-    m_detailStack->addWidget(empty);
-    m_detailStack->addWidget(detail);
+    m_detailStack = makeDetailStack(detail, tr("Select a run to see its claim, input, result and steps."),
+                                    QStringLiteral("workflowNoSelection"), QStringLiteral("workflowDetail"),
+                                    this);
 
     auto *splitter = new QSplitter(Qt::Vertical, this);
     splitter->setObjectName(QStringLiteral("workflowSplitter"));
@@ -260,43 +250,14 @@ void WorkflowsView::buildUi()
 
 void WorkflowsView::setClient(client::SidecarClient *sidecar)
 {
-    if (m_mcp && (!sidecar || &sidecar->mcp() != m_mcp))
-        disconnect(m_mcp, &QObject::destroyed, this, nullptr);
-    m_client = sidecar;
-    client::McpClient *mcp = sidecar ? &sidecar->mcp() : nullptr;
-    if (mcp && mcp != m_mcp) {
-        // The window must replace the client before destroying it; if it does not, stop using it.
-        connect(mcp, &QObject::destroyed, this, [this] { setClient(nullptr); });
-    }
-    m_mcp = mcp;
-    m_live->setClient(mcp);
+    bindClient(sidecar);
     m_runs->setClient(sidecar);
-    m_filterTimer.stop();
     m_statusFilter->setEnabled(sidecar != nullptr);
     m_nameFilter->setEnabled(sidecar != nullptr);
     m_tagsFilter->setEnabled(sidecar != nullptr);
     m_steps->setStale(sidecar == nullptr);
     ++m_detailGeneration; // an answer of the old client no longer counts
-    if (!sidecar) {
-        updateSummary();
-        return;
-    }
-    if (m_paused) {
-        m_dirty = true;
-        return;
-    }
-    reload();
-}
-
-void WorkflowsView::setPaused(bool paused)
-{
-    if (m_paused == paused)
-        return;
-    m_paused = paused;
-    m_live->setPaused(paused);
-    if (!m_paused && std::exchange(m_dirty, false))
-        reload();
-    updateSummary();
+    reloadForNewClient();
 }
 
 void WorkflowsView::setReadOnly(bool /*readOnly*/)
@@ -536,19 +497,10 @@ void WorkflowsView::updateCountdowns()
 
 void WorkflowsView::updateSummary()
 {
-    QString text;
-    if (!m_client)
-        text = countText(m_runs->rowCount(), tr("1 run, not connected"), tr("%1 runs, not connected"));
-    else if (m_runs->isLoading() && m_runs->rowCount() == 0)
-        text = tr("Loading…");
-    else if (m_runs->hasMore())
-        text = countText(m_runs->rowCount(), tr("1 run loaded, more below"),
-                         tr("%1 runs loaded, more below"));
-    else
-        text = countText(m_runs->rowCount(), tr("1 run"), tr("%1 runs"));
-    if (m_paused)
-        text += tr(" · paused");
-    m_summary->setText(text);
+    m_summary->setText(listSummary(m_runs->rowCount(), m_runs->isLoading(), m_runs->hasMore(),
+                                   {tr("1 run, not connected"), tr("%1 runs, not connected")},
+                                   {tr("1 run loaded, more below"), tr("%1 runs loaded, more below")},
+                                   {tr("1 run"), tr("%1 runs")}));
 }
 
 void WorkflowsView::restoreSelection()

@@ -20,7 +20,7 @@
 #include <QTimer>
 
 #include "client/sidecarclient.h"
-#include "stateview.h"
+#include "livelistview.h"
 
 class QComboBox;
 class QLabel;
@@ -41,7 +41,7 @@ class LiveUpdates;
 class StepTimelineModel;
 class WorkflowRunModel;
 
-class WorkflowsView : public StateView
+class WorkflowsView : public LiveListView
 {
     Q_OBJECT
 public:
@@ -49,7 +49,6 @@ public:
     ~WorkflowsView() override;
 
     void setClient(client::SidecarClient *client) override;
-    void setPaused(bool paused) override;
     void setReadOnly(bool readOnly) override;
     void reload() override;
 
@@ -68,23 +67,18 @@ public:
 
 private:
     void buildUi();
-    void applyFilter();
+    void applyFilter() override;
     void onCurrentRunChanged(const QModelIndex &current);
     void showRun(const QString &runId);
     void loadDetail();
     void applyDetail(const client::WorkflowResume &resume);
     void showSelectedStep();
     void updateCountdowns();
-    void updateSummary();
+    void updateSummary() override;
     void restoreSelection();
 
-    client::SidecarClient *m_client = nullptr;
-    QPointer<client::McpClient> m_mcp;
-    LiveUpdates *m_live = nullptr;
     int m_listChannel = -1;
     int m_detailChannel = -1;
-    bool m_paused = false;
-    bool m_dirty = false; // something to re-read when the pause ends
 
     WorkflowRunModel *m_runs = nullptr;
     StepTimelineModel *m_steps = nullptr;
@@ -110,7 +104,6 @@ private:
     JsonViewer *m_stepViewer = nullptr;
     JsonViewer *m_inputViewer = nullptr;
     JsonViewer *m_resultViewer = nullptr;
-    QTimer m_filterTimer; // debounces typing in the filters
     QTimer m_tickTimer;   // countdowns
 
     QString m_runId;

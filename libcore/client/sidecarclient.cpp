@@ -122,12 +122,20 @@ WorkflowRun workflowRun(const json::Value &o)
     return r;
 }
 
-RunPage runPage(const json::Value &o)
+// A page of a paged list answer: the objects under `key`, each read by `read` into `Page::*items`, and
+// next_cursor.
+template<class Page, class Items, class Read>
+Page listPage(const json::Value &o, std::string_view key, Items Page::*items, Read read)
 {
-    RunPage page;
-    forEachItem(o, "runs", [&page](const json::Value &item) { page.runs.append(workflowRun(item)); });
+    Page page;
+    forEachItem(o, key, [&page, items, &read](const json::Value &item) { (page.*items).append(read(item)); });
     page.nextCursor = str(o, "next_cursor");
     return page;
+}
+
+RunPage runPage(const json::Value &o)
+{
+    return listPage(o, "runs", &RunPage::runs, workflowRun);
 }
 
 WriteResult writeResult(const json::Value &o)
@@ -182,6 +190,27 @@ void pageFields(json::Writer &w, const QString &prefix, std::optional<int> limit
         w.field("limit", *limit);
     if (!cursor.isEmpty())
         w.field("cursor", cursor);
+}
+
+// The arguments of a paged list call: {prefix?, limit?, cursor?}.
+QByteArray pageArguments(const QString &prefix, std::optional<int> limit, const QString &cursor)
+{
+    json::Writer w(prefix.size() + cursor.size() + 48);
+    w.beginObject();
+    pageFields(w, prefix, limit, cursor);
+    w.endObject();
+    return w.take();
+}
+
+// The history filter fields shared by state_watch and history_log: key?, prefix?, kind?.
+void historyFilterFields(json::Writer &w, const QString &key, const QString &prefix, const QString &kind)
+{
+    if (!key.isEmpty())
+        w.field("key", key);
+    if (!prefix.isEmpty())
+        w.field("prefix", prefix);
+    if (!kind.isEmpty())
+        w.field("kind", kind);
 }
 
 QByteArray idArgument(const char *name, const QString &id)
@@ -296,12 +325,7 @@ void SidecarClient::stateWatch(const WatchQuery &query, ResultCallback<WatchResu
 {
     json::Writer w(query.key.size() + query.prefix.size() + 96);
     w.beginObject();
-    if (!query.key.isEmpty())
-        w.field("key", query.key);
-    if (!query.prefix.isEmpty())
-        w.field("prefix", query.prefix);
-    if (!query.kind.isEmpty())
-        w.field("kind", query.kind);
+    historyFilterFields(w, query.key, query.prefix, query.kind);
     w.field("since_revision", std::int64_t(query.sinceRevision));
     if (query.timeoutSeconds)
         w.field("timeout_seconds", *query.timeoutSeconds);
@@ -323,11 +347,8 @@ void SidecarClient::stateWatch(const WatchQuery &query, ResultCallback<WatchResu
 void SidecarClient::workflowList(std::optional<int> limit, const QString &cursor,
                                  ResultCallback<RunPage> callback)
 {
-    json::Writer w(cursor.size() + 48);
-    w.beginObject();
-    pageFields(w, {}, limit, cursor);
-    w.endObject();
-    callTyped<RunPage>(m_client, "workflow_list", w.take(), std::move(callback), runPage);
+    callTyped<RunPage>(m_client, "workflow_list", pageArguments({}, limit, cursor), std::move(callback),
+                       runPage);
 }
 
 void SidecarClient::workflowDiscover(const RunQuery &query, ResultCallback<RunPage> callback)
@@ -401,37 +422,26 @@ void SidecarClient::workflowResume(const QString &runId, ResultCallback<Workflow
 
 void SidecarClient::leaseList(const PageQuery &query, ResultCallback<LeasePage> callback)
 {
-    json::Writer w(query.prefix.size() + query.cursor.size() + 48);
-    w.beginObject();
-    pageFields(w, query.prefix, query.limit, query.cursor);
-    w.endObject();
-    callTyped<LeasePage>(m_client, "lease_list", w.take(), std::move(callback), [](const json::Value &o) {
-        LeasePage page;
-        forEachItem(o, "leases", [&page](const json::Value &item) {
-            page.leases.append(Lease{str(item, "resource_id"), str(item, "holder"),
-                                     optNum(item, "expires_at").value_or(0),
-                                     optInt(item, "fence").value_or(0)});
-        });
-        page.nextCursor = str(o, "next_cursor");
-        return page;
-    });
+    callTyped<LeasePage>(m_client, "lease_list", pageArguments(query.prefix, query.limit, query.cursor),
+                         std::move(callback), [](const json::Value &o) {
+                             return listPage(o, "leases", &LeasePage::leases, [](const json::Value &item) {
+                                 return Lease{str(item, "resource_id"), str(item, "holder"),
+                                              optNum(item, "expires_at").value_or(0),
+                                              optInt(item, "fence").value_or(0)};
+                             });
+                         });
 }
 
 void SidecarClient::sessionList(const PageQuery &query, ResultCallback<SessionPage> callback)
 {
-    json::Writer w(query.prefix.size() + query.cursor.size() + 48);
-    w.beginObject();
-    pageFields(w, query.prefix, query.limit, query.cursor);
-    w.endObject();
-    callTyped<SessionPage>(m_client, "session_list", w.take(), std::move(callback), [](const json::Value &o) {
-        SessionPage page;
-        forEachItem(o, "sessions", [&page](const json::Value &item) {
-            page.sessions.append(SessionSummary{str(item, "session_id"), optNum(item, "saved_at").value_or(0),
-                                                optNum(item, "updated_at").value_or(0)});
+    callTyped<SessionPage>(
+        m_client, "session_list", pageArguments(query.prefix, query.limit, query.cursor), std::move(callback),
+        [](const json::Value &o) {
+            return listPage(o, "sessions", &SessionPage::sessions, [](const json::Value &item) {
+                return SessionSummary{str(item, "session_id"), optNum(item, "saved_at").value_or(0),
+                                      optNum(item, "updated_at").value_or(0)};
+            });
         });
-        page.nextCursor = str(o, "next_cursor");
-        return page;
-    });
 }
 
 void SidecarClient::sessionRestore(const QString &sessionId, ResultCallback<SessionContext> callback)
@@ -454,12 +464,7 @@ void SidecarClient::historyLog(const HistoryQuery &query, ResultCallback<History
 {
     json::Writer w(query.key.size() + query.prefix.size() + 96);
     w.beginObject();
-    if (!query.key.isEmpty())
-        w.field("key", query.key);
-    if (!query.prefix.isEmpty())
-        w.field("prefix", query.prefix);
-    if (!query.kind.isEmpty())
-        w.field("kind", query.kind);
+    historyFilterFields(w, query.key, query.prefix, query.kind);
     if (query.n)
         w.field("n", *query.n);
     if (query.beforeRevision)
