@@ -7,6 +7,9 @@
 // state_set, and the time from sending that call to the watcher's wake-up is recorded.
 //
 //   node bench/watch_latency.mjs [--bin build/release/server/mcp-state-sidecar] [--n 200] [--across]
+//                                [--redis-url redis://127.0.0.1:6379]
+//
+// With --redis-url the daemons use the Redis backend (a key prefix of their own) instead of a SQLite file.
 //
 // Prints one line per measure: `RESULT kind=watch|notify scope=same|across n=… p50_ms=… p99_ms=… max_ms=…`.
 // Uses only Node's own fetch: nothing to install.
@@ -24,10 +27,14 @@ const option = (name, fallback) => {
 const bin = option('--bin', 'build/release/server/mcp-state-sidecar');
 const n = Number(option('--n', '200'));
 const across = args.includes('--across');
+const redisUrl = option('--redis-url', '');
+const prefix = `watch-latency-${process.pid}-${Date.now()}:`;
 
 function startServer(dbPath) {
     return new Promise((resolve, reject) => {
-        const child = spawn(bin, ['--transport', 'http', '--host', '127.0.0.1', '--port', '0', '--db-path', dbPath],
+        const backend = redisUrl ? ['--backend', 'redis', '--redis-url', redisUrl, '--redis-prefix', prefix]
+                                 : ['--db-path', dbPath];
+        const child = spawn(bin, ['--transport', 'http', '--host', '127.0.0.1', '--port', '0', ...backend],
             { stdio: ['ignore', 'ignore', 'pipe'] });
         let log = '';
         const timer = setTimeout(() => reject(new Error(`no port within 30 s:\n${log}`)), 30000);
@@ -114,7 +121,8 @@ function summary(kind, samples) {
     samples.sort((a, b) => a - b);
     const at = q => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
     const f = x => x.toFixed(2);
-    console.log(`RESULT kind=${kind} scope=${across ? 'across' : 'same'} n=${samples.length} ` +
+    console.log(`RESULT kind=${kind} backend=${redisUrl ? 'redis' : 'sqlite'} scope=${across ? 'across' : 'same'} ` +
+                `n=${samples.length} ` +
                 `p50_ms=${f(at(0.5))} p99_ms=${f(at(0.99))} max_ms=${f(samples[samples.length - 1])}`);
 }
 
