@@ -368,13 +368,13 @@ std::optional<QString> optionalIdentifier(const std::optional<QByteArray> &text,
 
 // ---------------------------------------------------------------- the families' shapes
 
-// Reads an item holding one JSON document called `name` (a kv value, a session context). A string item is either an
-// envelope object (`name` or `jsonName` besides the `others`), read by `fromRecord` like a hash item, or the bare
-// document, whose compact text goes to `bare`. Returns why the item is skipped, or nothing.
+// Reads an item holding one JSON document called `name` (a kv value, a session context). A string item is
+// either an envelope object (`name` or `jsonName` besides the `others`), read by `fromRecord` like a hash
+// item, or the bare document, whose compact text goes to `bare`. Returns why the item is skipped, or nothing.
 template<std::size_t N, class FromRecord>
-std::optional<QString> readDocumentItem(const RedisImportItem &item, std::string_view name, std::string_view jsonName,
-                                        const std::string_view (&others)[N], std::int64_t maxBytes, QByteArray &bare,
-                                        FromRecord fromRecord)
+std::optional<QString> readDocumentItem(const RedisImportItem &item, std::string_view name,
+                                        std::string_view jsonName, const std::string_view (&others)[N],
+                                        std::int64_t maxBytes, QByteArray &bare, FromRecord fromRecord)
 {
     const QString what = QString::fromLatin1(name.data(), qsizetype(name.size()));
     if (item.type == "string") {
@@ -420,7 +420,8 @@ tl::expected<KvData, QString> parseKv(const RedisImportItem &item, std::int64_t 
         agent = r.text("agent_id", badAgent);
         return std::nullopt;
     };
-    if (auto problem = readDocumentItem(item, "value", "value_json", kKvEnvelope, maxBytes, out.value, fromRecord))
+    if (auto problem = readDocumentItem(item, "value", "value_json", kKvEnvelope, maxBytes, out.value,
+                                        fromRecord))
         return skip(*problem);
     if (badTime)
         return skip(QStringLiteral("expires_at is not a time"));
@@ -495,8 +496,8 @@ tl::expected<SessionData, QString> parseSession(const RedisImportItem &item, std
         agent = r.text("agent_id", badAgent);
         return std::nullopt;
     };
-    if (auto problem = readDocumentItem(item, "context", "context_json", kSessionEnvelope, maxBytes, out.context,
-                                        fromRecord))
+    if (auto problem = readDocumentItem(item, "context", "context_json", kSessionEnvelope, maxBytes,
+                                        out.context, fromRecord))
         return skip(*problem);
     if (!out.context.startsWith('{'))
         return skip(QStringLiteral("the context is not a JSON object"));
@@ -1093,60 +1094,73 @@ void RedisImporter::readSource(const QByteArray &key, std::function<void(const R
 
 // ---- keys
 
-void RedisImporter::importKey(const QByteArray &name)
+// The source item "<family><name>" read whole, when its name is an identifier; counted as skipped
+// (bad id, or gone since the scan) otherwise.
+void RedisImporter::readItem(
+    const char *family, const QByteArray &name, RedisImportCounts &counts,
+    std::function<void(const QString &, const QByteArray &, const RedisImportItem &)> next)
 {
-    const QByteArray sourceKey = "kv:" + name;
-    const auto key = identifier(name);
-    if (!key) {
-        m_summary.keys.skip(kBadId, sourceKey);
+    const QByteArray sourceKey = family + name;
+    const auto id = identifier(name);
+    if (!id) {
+        counts.skip(kBadId, sourceKey);
         itemDone();
         return;
     }
-    readSource(sourceKey, [this, key = *key, sourceKey](const RedisImportItem &item) {
-        if (item.type == "none") {
-            m_summary.keys.skip(kGone, sourceKey);
-            itemDone();
-            return;
-        }
-        auto data = parseKv(item, m_options.maxValueBytes);
-        if (!data) {
-            m_summary.keys.skip(data.error(), sourceKey);
-            itemDone();
-            return;
-        }
-        KvSetArgs args;
-        args.key = key;
-        args.value = data->value;
-        args.agentId = data->agentId;
-        args.ifVersion = 0; // only when absent: imported once, whatever the number of runs
-        if (data->deadline) {
-            const double ttl = *data->deadline - nowSeconds();
-            if (ttl <= 0) {
-                m_summary.keys.skip(kExpired, sourceKey);
-                itemDone();
-                return;
-            }
-            args.ttlSeconds = ttl;
-        }
-        QPointer<RedisImporter> self(this);
-        m_target.kvSet(args, [self, sourceKey](Result<KvWriteResult> r) {
-            if (!self || self->m_stopped)
-                return;
-            if (!r) {
-                if (!isRefusal(r.error()))
-                    return self->fail(r.error());
-                self->m_summary.keys.skip(refusal(r.error()), sourceKey);
-            } else if (r->ok) {
-                ++self->m_summary.keys.imported;
-            } else if (r->conflict) {
-                ++self->m_summary.keys.present;
-            } else {
-                self->m_summary.keys.skip(r->reason.value_or(QStringLiteral("refused by the store")),
-                                          sourceKey);
-            }
-            self->itemDone();
-        });
-    });
+    readSource(sourceKey,
+               [this, &counts, id = *id, sourceKey, next = std::move(next)](const RedisImportItem &item) {
+                   if (item.type == "none") {
+                       counts.skip(kGone, sourceKey);
+                       itemDone();
+                       return;
+                   }
+                   next(id, sourceKey, item);
+               });
+}
+
+void RedisImporter::importKey(const QByteArray &name)
+{
+    readItem("kv:", name, m_summary.keys,
+             [this](const QString &key, const QByteArray &sourceKey, const RedisImportItem &item) {
+                 auto data = parseKv(item, m_options.maxValueBytes);
+                 if (!data) {
+                     m_summary.keys.skip(data.error(), sourceKey);
+                     itemDone();
+                     return;
+                 }
+                 KvSetArgs args;
+                 args.key = key;
+                 args.value = data->value;
+                 args.agentId = data->agentId;
+                 args.ifVersion = 0; // only when absent: imported once, whatever the number of runs
+                 if (data->deadline) {
+                     const double ttl = *data->deadline - nowSeconds();
+                     if (ttl <= 0) {
+                         m_summary.keys.skip(kExpired, sourceKey);
+                         itemDone();
+                         return;
+                     }
+                     args.ttlSeconds = ttl;
+                 }
+                 QPointer<RedisImporter> self(this);
+                 m_target.kvSet(args, [self, sourceKey](Result<KvWriteResult> r) {
+                     if (!self || self->m_stopped)
+                         return;
+                     if (!r) {
+                         if (!isRefusal(r.error()))
+                             return self->fail(r.error());
+                         self->m_summary.keys.skip(refusal(r.error()), sourceKey);
+                     } else if (r->ok) {
+                         ++self->m_summary.keys.imported;
+                     } else if (r->conflict) {
+                         ++self->m_summary.keys.present;
+                     } else {
+                         self->m_summary.keys.skip(r->reason.value_or(QStringLiteral("refused by the store")),
+                                                   sourceKey);
+                     }
+                     self->itemDone();
+                 });
+             });
 }
 
 // ---- runs
@@ -1360,126 +1374,106 @@ void RedisImporter::orphanStep(const QByteArray &member)
 
 void RedisImporter::importLease(const QByteArray &name)
 {
-    const QByteArray sourceKey = "lease:" + name;
-    const auto resourceId = identifier(name);
-    if (!resourceId) {
-        m_summary.leases.skip(kBadId, sourceKey);
-        itemDone();
-        return;
-    }
-    readSource(sourceKey, [this, resourceId = *resourceId, sourceKey](const RedisImportItem &item) {
-        if (item.type == "none") {
-            m_summary.leases.skip(kGone, sourceKey);
-            itemDone();
-            return;
-        }
-        auto lease = parseLease(item);
-        if (!lease) {
-            m_summary.leases.skip(lease.error(), sourceKey);
-            itemDone();
-            return;
-        }
-        if (lease->deadline <= nowSeconds()) {
-            m_summary.leases.skip(QStringLiteral("lapsed"), sourceKey);
-            itemDone();
-            return;
-        }
-        // A live lease on the resource in the target (imported before, or taken since) stays.
-        PrefixListArgs query;
-        query.prefix = resourceId;
-        query.limit = 1;
-        QPointer<RedisImporter> self(this);
-        m_target.leaseList(query, [self, resourceId, lease = *lease, sourceKey](Result<LeaseListResult> r) {
-            if (!self || self->m_stopped)
-                return;
-            if (!r)
-                return self->fail(r.error());
-            if (!r->leases.empty() && r->leases.front().resourceId == resourceId) {
-                ++self->m_summary.leases.present;
-                self->itemDone();
-                return;
-            }
-            const double ttl = lease.deadline - nowSeconds();
-            if (ttl <= 0) {
-                self->m_summary.leases.skip(QStringLiteral("lapsed"), sourceKey);
-                self->itemDone();
-                return;
-            }
-            LeaseAcquireArgs args;
-            args.resourceId = resourceId;
-            args.holderId = lease.holder;
-            args.ttlSeconds = ttl;
-            self->m_target.leaseAcquire(args, [self, sourceKey](Result<LeaseAcquireResult> acquired) {
-                if (!self || self->m_stopped)
-                    return;
-                if (!acquired) {
-                    if (!isRefusal(acquired.error()))
-                        return self->fail(acquired.error());
-                    self->m_summary.leases.skip(refusal(acquired.error()), sourceKey);
-                } else if (acquired->acquired) {
-                    ++self->m_summary.leases.imported;
-                } else {
-                    ++self->m_summary.leases.present; // taken in the target meanwhile
-                }
-                self->itemDone();
-            });
-        });
-    });
+    readItem("lease:", name, m_summary.leases,
+             [this](const QString &resourceId, const QByteArray &sourceKey, const RedisImportItem &item) {
+                 auto lease = parseLease(item);
+                 if (!lease) {
+                     m_summary.leases.skip(lease.error(), sourceKey);
+                     itemDone();
+                     return;
+                 }
+                 if (lease->deadline <= nowSeconds()) {
+                     m_summary.leases.skip(QStringLiteral("lapsed"), sourceKey);
+                     itemDone();
+                     return;
+                 }
+                 // A live lease on the resource in the target (imported before, or taken since) stays.
+                 PrefixListArgs query;
+                 query.prefix = resourceId;
+                 query.limit = 1;
+                 QPointer<RedisImporter> self(this);
+                 m_target.leaseList(
+                     query, [self, resourceId, lease = *lease, sourceKey](Result<LeaseListResult> r) {
+                         if (!self || self->m_stopped)
+                             return;
+                         if (!r)
+                             return self->fail(r.error());
+                         if (!r->leases.empty() && r->leases.front().resourceId == resourceId) {
+                             ++self->m_summary.leases.present;
+                             self->itemDone();
+                             return;
+                         }
+                         const double ttl = lease.deadline - nowSeconds();
+                         if (ttl <= 0) {
+                             self->m_summary.leases.skip(QStringLiteral("lapsed"), sourceKey);
+                             self->itemDone();
+                             return;
+                         }
+                         LeaseAcquireArgs args;
+                         args.resourceId = resourceId;
+                         args.holderId = lease.holder;
+                         args.ttlSeconds = ttl;
+                         self->m_target.leaseAcquire(
+                             args, [self, sourceKey](Result<LeaseAcquireResult> acquired) {
+                                 if (!self || self->m_stopped)
+                                     return;
+                                 if (!acquired) {
+                                     if (!isRefusal(acquired.error()))
+                                         return self->fail(acquired.error());
+                                     self->m_summary.leases.skip(refusal(acquired.error()), sourceKey);
+                                 } else if (acquired->acquired) {
+                                     ++self->m_summary.leases.imported;
+                                 } else {
+                                     ++self->m_summary.leases.present; // taken in the target meanwhile
+                                 }
+                                 self->itemDone();
+                             });
+                     });
+             });
 }
 
 // ---- sessions
 
 void RedisImporter::importSession(const QByteArray &name)
 {
-    const QByteArray sourceKey = "session:" + name;
-    const auto sessionId = identifier(name);
-    if (!sessionId) {
-        m_summary.sessions.skip(kBadId, sourceKey);
-        itemDone();
-        return;
-    }
-    readSource(sourceKey, [this, sessionId = *sessionId, sourceKey](const RedisImportItem &item) {
-        if (item.type == "none") {
-            m_summary.sessions.skip(kGone, sourceKey);
-            itemDone();
-            return;
-        }
-        auto session = parseSession(item, m_options.maxValueBytes);
-        if (!session) {
-            m_summary.sessions.skip(session.error(), sourceKey);
-            itemDone();
-            return;
-        }
-        QPointer<RedisImporter> self(this);
-        m_target.sessionRestore(
-            sessionId, [self, sessionId, session = *session, sourceKey](Result<SessionRestoreResult> r) {
-                if (!self || self->m_stopped)
-                    return;
-                if (!r)
-                    return self->fail(r.error());
-                if (r->found) {
-                    ++self->m_summary.sessions.present;
-                    self->itemDone();
-                    return;
-                }
-                SessionSaveArgs args;
-                args.sessionId = sessionId;
-                args.context = session.context;
-                args.agentId = session.agentId;
-                self->m_target.sessionSave(args, [self, sourceKey](Result<SessionSaveResult> saved) {
-                    if (!self || self->m_stopped)
-                        return;
-                    if (!saved) {
-                        if (!isRefusal(saved.error()))
-                            return self->fail(saved.error());
-                        self->m_summary.sessions.skip(refusal(saved.error()), sourceKey);
-                    } else {
-                        ++self->m_summary.sessions.imported;
-                    }
-                    self->itemDone();
-                });
-            });
-    });
+    readItem("session:", name, m_summary.sessions,
+             [this](const QString &sessionId, const QByteArray &sourceKey, const RedisImportItem &item) {
+                 auto session = parseSession(item, m_options.maxValueBytes);
+                 if (!session) {
+                     m_summary.sessions.skip(session.error(), sourceKey);
+                     itemDone();
+                     return;
+                 }
+                 QPointer<RedisImporter> self(this);
+                 m_target.sessionRestore(sessionId, [self, sessionId, session = *session,
+                                                     sourceKey](Result<SessionRestoreResult> r) {
+                     if (!self || self->m_stopped)
+                         return;
+                     if (!r)
+                         return self->fail(r.error());
+                     if (r->found) {
+                         ++self->m_summary.sessions.present;
+                         self->itemDone();
+                         return;
+                     }
+                     SessionSaveArgs args;
+                     args.sessionId = sessionId;
+                     args.context = session.context;
+                     args.agentId = session.agentId;
+                     self->m_target.sessionSave(args, [self, sourceKey](Result<SessionSaveResult> saved) {
+                         if (!self || self->m_stopped)
+                             return;
+                         if (!saved) {
+                             if (!isRefusal(saved.error()))
+                                 return self->fail(saved.error());
+                             self->m_summary.sessions.skip(refusal(saved.error()), sourceKey);
+                         } else {
+                             ++self->m_summary.sessions.imported;
+                         }
+                         self->itemDone();
+                     });
+                 });
+             });
 }
 
 // ---- the end

@@ -129,6 +129,8 @@ private:
     void itemDone();
 
     void readSource(const QByteArray &key, std::function<void(const RedisImportItem &)> done);
+    void readItem(const char *family, const QByteArray &name, RedisImportCounts &counts,
+                  std::function<void(const QString &, const QByteArray &, const RedisImportItem &)> next);
     void importKey(const QByteArray &name);
     void classifyRun(const QByteArray &name);
     void importRun(const QByteArray &name);
