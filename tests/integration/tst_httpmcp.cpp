@@ -83,19 +83,6 @@ QString answerText(const std::optional<json::Document> &doc)
     return doc ? QString::fromUtf8(doc->root().compact()) : QStringLiteral("(none)");
 }
 
-// The next event that carries data (the priming events and keep-alives are skipped).
-std::optional<SseEvent> nextDataEvent(HttpConnection &stream, int timeoutMs)
-{
-    QDeadlineTimer deadline(timeoutMs);
-    while (!deadline.hasExpired()) {
-        auto e = stream.nextEvent(int(std::max<qint64>(deadline.remainingTime(), 1)));
-        if (!e)
-            return std::nullopt;
-        if (!e->data.isEmpty())
-            return e;
-    }
-    return std::nullopt;
-}
 
 } // namespace
 

@@ -170,19 +170,6 @@ qint64 storeRevision(McpHttpClient &client)
         .integer("revision");
 }
 
-// The next SSE event that carries data (priming events and keep-alives are skipped).
-std::optional<SseEvent> nextDataEvent(HttpConnection &stream, int timeoutMs)
-{
-    QDeadlineTimer deadline(timeoutMs);
-    while (!deadline.hasExpired()) {
-        auto e = stream.nextEvent(int(std::max<qint64>(deadline.remainingTime(), 1)));
-        if (!e)
-            return std::nullopt;
-        if (!e->data.isEmpty())
-            return e;
-    }
-    return std::nullopt;
-}
 
 // The uri of a notifications/resources/updated message, or a description of what came instead.
 QString updatedUri(const SseEvent &e)

@@ -148,6 +148,19 @@ QList<SseEvent> parseSse(const QByteArray &body)
     return events;
 }
 
+std::optional<SseEvent> nextDataEvent(HttpConnection &stream, int timeoutMs)
+{
+    QDeadlineTimer deadline(timeoutMs);
+    while (!deadline.hasExpired()) {
+        auto e = stream.nextEvent(int(std::max<qint64>(deadline.remainingTime(), 1)));
+        if (!e)
+            return std::nullopt;
+        if (!e->data.isEmpty())
+            return e;
+    }
+    return std::nullopt;
+}
+
 // ---- HttpConnection
 
 HttpConnection::HttpConnection(quint16 port, const QString &host) : m_port(port), m_host(host) {}

@@ -66,6 +66,12 @@ struct SseEvent
 // Every event of a complete SSE body (comments skipped).
 QList<SseEvent> parseSse(const QByteArray &body);
 
+class HttpConnection;
+
+// The next event of a streamed body that carries data (priming events and keep-alive comments are
+// skipped); nullopt at the end of the body or when none came within timeoutMs.
+std::optional<SseEvent> nextDataEvent(HttpConnection &stream, int timeoutMs);
+
 class HttpConnection
 {
 public:
