@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -587,34 +588,67 @@ QByteArray minify(std::string_view json)
 
 // ---------------------------------------------------------------- writing
 
+namespace {
+
+// Bytes each input byte takes beyond itself once escaped: 0 for most, 1 for \" \\ \n \r \t
+// \b \f, 5 for the other control characters (\u00XX).
+constexpr std::array<std::uint8_t, 256> kEscapeExtra = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 0; c < 0x20; ++c)
+        t[c] = 5;
+    for (unsigned char c : {'"', '\\', '\n', '\r', '\t', '\b', '\f'})
+        t[c] = 1;
+    return t;
+}();
+
+} // namespace
+
 void appendQuoted(QByteArray &out, std::string_view s)
 {
+    // Sized first, then written in place: QByteArray::append() per escape and per run between
+    // escapes cost more than the escaping itself (a tool result's text is its structured JSON
+    // quoted, with an escape every few bytes).
     static const char hex[] = "0123456789abcdef";
-    out.append('"');
-    const char *run = s.data();
-    const char *p = run, *end = s.data() + s.size();
-    for (; p != end; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        out.append(run, qsizetype(p - run));
-        run = p + 1;
-        switch (c) {
-        case '"': out.append("\\\"", 2); break;
-        case '\\': out.append("\\\\", 2); break;
-        case '\n': out.append("\\n", 2); break;
-        case '\r': out.append("\\r", 2); break;
-        case '\t': out.append("\\t", 2); break;
-        case '\b': out.append("\\b", 2); break;
-        case '\f': out.append("\\f", 2); break;
-        default: {
-            const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-            out.append(u, 6);
-        }
+    const auto *begin = reinterpret_cast<const unsigned char *>(s.data());
+    const auto *end = begin + s.size();
+    qsizetype extra = 0;
+    for (const unsigned char *p = begin; p != end; ++p)
+        extra += kEscapeExtra[*p];
+    const qsizetype old = out.size();
+    out.resize(old + qsizetype(s.size()) + extra + 2);
+    char *q = out.data() + old;
+    *q++ = '"';
+    if (extra == 0) {
+        if (!s.empty())
+            std::memcpy(q, s.data(), s.size());
+        q += s.size();
+    } else {
+        for (const unsigned char *p = begin; p != end; ++p) {
+            const unsigned char c = *p;
+            if (kEscapeExtra[c] == 0) {
+                *q++ = char(c);
+                continue;
+            }
+            *q++ = '\\';
+            switch (c) {
+            case '"': *q++ = '"'; break;
+            case '\\': *q++ = '\\'; break;
+            case '\n': *q++ = 'n'; break;
+            case '\r': *q++ = 'r'; break;
+            case '\t': *q++ = 't'; break;
+            case '\b': *q++ = 'b'; break;
+            case '\f': *q++ = 'f'; break;
+            default:
+                *q++ = 'u';
+                *q++ = '0';
+                *q++ = '0';
+                *q++ = hex[c >> 4];
+                *q++ = hex[c & 0xF];
+            }
         }
     }
-    out.append(run, qsizetype(p - run));
-    out.append('"');
+    *q++ = '"';
+    Q_ASSERT(q == out.data() + out.size());
 }
 
 void appendQuoted(QByteArray &out, const QString &s)

@@ -85,7 +85,11 @@ QString JsonSchema::validate(const Value &value) const
     valijson::adapters::SidecarJsonAdapter target(value);
     bool ok = false;
     try {
-        ok = validator.validate(m_impl->schema, target, &results);
+        // Valid arguments (nearly every call) are checked without collecting results, which
+        // stops at the first failure and records nothing; only invalid ones are validated
+        // again, exhaustively, for the message.
+        ok = validator.validate(m_impl->schema, target, nullptr) ||
+             validator.validate(m_impl->schema, target, &results);
     } catch (const std::exception &e) {
         return QStringLiteral("arguments could not be validated: %1").arg(QString::fromUtf8(e.what()));
     }

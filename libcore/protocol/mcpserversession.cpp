@@ -10,6 +10,33 @@ Q_LOGGING_CATEGORY(lcSession, "sidecar.session")
 
 namespace sidecar::protocol {
 
+namespace {
+
+void appendToolResult(QByteArray &out, const QByteArray &structuredJson)
+{
+    out.append("{\"content\":[{\"type\":\"text\",\"text\":");
+    json::appendQuoted(out, std::string_view(structuredJson.constData(), std::size_t(structuredJson.size())));
+    out.append("}],\"structuredContent\":");
+    out.append(structuredJson);
+    out.append(",\"isError\":false}");
+}
+
+// jsonrpc::response(id, toolResult(structuredJson)) in one buffer: the structured JSON is most
+// of an answer, and twice in it; building it once spares a copy of the whole answer.
+QByteArray toolResultResponse(const QByteArray &id, const QByteArray &structuredJson)
+{
+    QByteArray out;
+    out.reserve(structuredJson.size() * 2 + id.size() + 160);
+    out.append("{\"jsonrpc\":\"2.0\",\"id\":");
+    out.append(id);
+    out.append(",\"result\":");
+    appendToolResult(out, structuredJson);
+    out.append('}');
+    return out;
+}
+
+} // namespace
+
 const QStringList &McpServerSession::supportedVersions()
 {
     static const QStringList versions{QStringLiteral("2025-11-25"), QStringLiteral("2025-06-18"),
@@ -144,7 +171,8 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
                     .arg(QLatin1String(json::typeName(idValue->type()))));
         return true;
     }
-    const QString method = methodValue->toQString();
+    // Compared as UTF-8 (no QString per message); converted only where a QString is needed.
+    const std::string &method = methodValue->text();
     const json::Value *params = message.find("params");
     if (params && !(params->isObject() || params->isArray())) {
         if (!idValue)
@@ -155,9 +183,9 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
     }
 
     if (!idValue) { // a notification
-        if (method == QLatin1String("notifications/initialized")) {
+        if (method == "notifications/initialized") {
             m_initialized = true;
-        } else if (method == QLatin1String("notifications/cancelled") && params) {
+        } else if (method == "notifications/cancelled" && params) {
             if (const json::Value *requestId = params->find("requestId")) {
                 const QByteArray cancelled = requestId->compact();
                 if (m_pending.contains(cancelled))
@@ -172,11 +200,11 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
                                        QStringLiteral("Internal error: the server is shutting down")));
         return true;
     }
-    if (method == QLatin1String("initialize")) {
+    if (method == "initialize") {
         handleInitialize(id, params, respond);
         return true;
     }
-    if (method == QLatin1String("ping")) {
+    if (method == "ping") {
         respond(jsonrpc::response(id, QByteArrayLiteral("{}")));
         return true;
     }
@@ -188,11 +216,11 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
         respond(jsonrpc::errorResponse(id, jsonrpc::InvalidParams, QStringLiteral("Invalid params: duplicate key")));
         return true;
     }
-    if (method == QLatin1String("tools/call")) {
+    if (method == "tools/call") {
         handleToolCall(id, params, std::move(respond));
         return true;
     }
-    if (method == QLatin1String("tools/list")) {
+    if (method == "tools/list") {
         QByteArray result;
         result.reserve(m_registry.listJson().size() + 16);
         result.append("{\"tools\":").append(m_registry.listJson()).append('}');
@@ -208,11 +236,11 @@ bool McpServerSession::handleMessage(const json::Value &message, std::function<v
             if (self)
                 self->finishPending(id);
         };
-        if (m_extra(method, id, params, tracked))
+        if (m_extra(methodValue->toQString(), id, params, tracked))
             return true;
         m_pending.remove(id);
     }
-    respond(jsonrpc::errorResponse(id, jsonrpc::MethodNotFound, QStringLiteral("Method not found: ") + method));
+    respond(jsonrpc::errorResponse(id, jsonrpc::MethodNotFound, QStringLiteral("Method not found: ") + methodValue->toQString()));
     return true;
 }
 
@@ -317,7 +345,7 @@ void McpServerSession::handleToolCall(const QByteArray &id, const json::Value *p
                               double(started.nsecsElapsed()) / 1e9});
         const bool cancelled = self->m_cancelled.remove(id);
         if (!cancelled)
-            respond(jsonrpc::response(id, result ? toolResult(*result) : toolError(result.error())));
+            respond(result ? toolResultResponse(id, *result) : jsonrpc::response(id, toolError(result.error())));
         self->finishPending(id);
     });
 }
@@ -328,15 +356,12 @@ void McpServerSession::finishPending(const QByteArray &id)
         emit drained();
 }
 
+
 QByteArray toolResult(const QByteArray &structuredJson)
 {
     QByteArray out;
     out.reserve(structuredJson.size() * 2 + 96);
-    out.append("{\"content\":[{\"type\":\"text\",\"text\":");
-    json::appendQuoted(out, std::string_view(structuredJson.constData(), std::size_t(structuredJson.size())));
-    out.append("}],\"structuredContent\":");
-    out.append(structuredJson);
-    out.append(",\"isError\":false}");
+    appendToolResult(out, structuredJson);
     return out;
 }
 

@@ -4,14 +4,17 @@
 #include <utility>
 
 #include <QLatin1String>
+#include <QRegularExpression>
+#include <QSqlDriver>
+
+#include <sqlite3.h>
 
 namespace sidecar::store::sqlite {
 
 struct CachedQuery
 {
-    QSqlQuery query;
+    sqlite3_stmt *stmt = nullptr;
     bool busy = false;
-    explicit CachedQuery(const QSqlDatabase &db) : query(db) {}
 };
 
 double nowSeconds()
@@ -34,17 +37,61 @@ QVariant bindable(const QByteArray &utf8)
     return bindable(QString::fromUtf8(utf8));
 }
 
+namespace {
+
+// Binds one value the way QSQLITE does (qsql_sqlite.cpp, QSQLiteResult::exec): null values
+// (QSqlResultPrivate::isVariantNull: no value, or a null string or byte array) as NULL, byte
+// arrays as BLOB, integers as INTEGER, doubles as REAL, anything else as its text.
+int bind(sqlite3_stmt *stmt, int index, const QVariant &value)
+{
+    switch (value.typeId()) {
+    case QMetaType::UnknownType:
+        return sqlite3_bind_null(stmt, index);
+    case QMetaType::QString: {
+        const QString *s = static_cast<const QString *>(value.constData());
+        if (s->isNull())
+            return sqlite3_bind_null(stmt, index);
+        return sqlite3_bind_text16(stmt, index, s->utf16(), int(s->size() * qsizetype(sizeof(QChar))),
+                                   SQLITE_TRANSIENT);
+    }
+    case QMetaType::QByteArray: {
+        const QByteArray *b = static_cast<const QByteArray *>(value.constData());
+        if (b->isNull())
+            return sqlite3_bind_null(stmt, index);
+        return sqlite3_bind_blob(stmt, index, b->constData(), int(b->size()), SQLITE_TRANSIENT);
+    }
+    case QMetaType::Int:
+    case QMetaType::Bool:
+        return sqlite3_bind_int(stmt, index, value.toInt());
+    case QMetaType::Double:
+        return sqlite3_bind_double(stmt, index, value.toDouble());
+    case QMetaType::UInt:
+    case QMetaType::LongLong:
+        return sqlite3_bind_int64(stmt, index, value.toLongLong());
+    default: {
+        if (value.isNull())
+            return sqlite3_bind_null(stmt, index);
+        const QString s = value.toString();
+        return sqlite3_bind_text16(stmt, index, s.utf16(), int(s.size() * qsizetype(sizeof(QChar))),
+                                   SQLITE_TRANSIENT);
+    }
+    }
+}
+
+} // namespace
+
 // ---------------------------------------------------------------- Statement
 
-Statement::Statement(QSqlQuery *query, CachedQuery *cached, std::unique_ptr<QSqlQuery> owned)
-    : m_query(query), m_cached(cached), m_owned(std::move(owned))
+Statement::Statement(sqlite3_stmt *stmt, CachedQuery *cached, bool hasRow)
+    : m_stmt(stmt), m_cached(cached), m_pendingRow(hasRow)
 {
 }
 
 Statement::Statement(Statement &&other) noexcept
-    : m_query(std::exchange(other.m_query, nullptr)),
+    : m_stmt(std::exchange(other.m_stmt, nullptr)),
       m_cached(std::exchange(other.m_cached, nullptr)),
-      m_owned(std::move(other.m_owned))
+      m_pendingRow(std::exchange(other.m_pendingRow, false)),
+      m_onRow(std::exchange(other.m_onRow, false))
 {
 }
 
@@ -52,9 +99,10 @@ Statement &Statement::operator=(Statement &&other) noexcept
 {
     if (this != &other) {
         finish();
-        m_query = std::exchange(other.m_query, nullptr);
+        m_stmt = std::exchange(other.m_stmt, nullptr);
         m_cached = std::exchange(other.m_cached, nullptr);
-        m_owned = std::move(other.m_owned);
+        m_pendingRow = std::exchange(other.m_pendingRow, false);
+        m_onRow = std::exchange(other.m_onRow, false);
     }
     return *this;
 }
@@ -66,84 +114,136 @@ Statement::~Statement()
 
 void Statement::finish()
 {
-    if (m_query)
-        m_query->finish();
-    if (m_cached)
-        m_cached->busy = false;
-    m_query = nullptr;
+    if (m_stmt) {
+        if (m_cached) {
+            sqlite3_reset(m_stmt);
+            sqlite3_clear_bindings(m_stmt);
+            m_cached->busy = false;
+        } else {
+            sqlite3_finalize(m_stmt); // a fresh statement for a nested use
+        }
+    }
+    m_stmt = nullptr;
     m_cached = nullptr;
-    m_owned.reset();
+    m_pendingRow = false;
+    m_onRow = false;
 }
 
 bool Statement::next()
 {
-    return m_query && m_query->next();
+    if (!m_stmt)
+        return false;
+    if (m_pendingRow) {
+        m_pendingRow = false;
+        m_onRow = true;
+        return true;
+    }
+    if (!m_onRow)
+        return false; // already past the last row
+    m_onRow = sqlite3_step(m_stmt) == SQLITE_ROW;
+    return m_onRow;
+}
+
+QVariant Statement::variant(int i) const
+{
+    if (!m_onRow)
+        return {};
+    switch (sqlite3_column_type(m_stmt, i)) {
+    case SQLITE_INTEGER:
+        return QVariant(qlonglong(sqlite3_column_int64(m_stmt, i)));
+    case SQLITE_FLOAT:
+        return QVariant(sqlite3_column_double(m_stmt, i));
+    case SQLITE_BLOB:
+        return QVariant(QByteArray(static_cast<const char *>(sqlite3_column_blob(m_stmt, i)),
+                                   sqlite3_column_bytes(m_stmt, i)));
+    case SQLITE_NULL:
+        return {};
+    default: {
+        const auto *text = reinterpret_cast<const QChar *>(sqlite3_column_text16(m_stmt, i));
+        return QVariant(QString(text, sqlite3_column_bytes16(m_stmt, i) / qsizetype(sizeof(QChar))));
+    }
+    }
 }
 
 QVariant Statement::value(int i) const
 {
-    return m_query->value(i);
+    return variant(i);
 }
 
 bool Statement::isNull(int i) const
 {
-    return m_query->isNull(i);
+    return !m_onRow || sqlite3_column_type(m_stmt, i) == SQLITE_NULL;
 }
 
 qint64 Statement::int64(int i) const
 {
-    return m_query->value(i).toLongLong();
+    if (m_onRow && sqlite3_column_type(m_stmt, i) == SQLITE_INTEGER)
+        return sqlite3_column_int64(m_stmt, i);
+    return variant(i).toLongLong();
 }
 
 double Statement::real(int i) const
 {
-    return m_query->value(i).toDouble();
+    if (m_onRow && sqlite3_column_type(m_stmt, i) == SQLITE_FLOAT)
+        return sqlite3_column_double(m_stmt, i);
+    return variant(i).toDouble();
 }
 
 QString Statement::text(int i) const
 {
-    return m_query->value(i).toString();
+    if (m_onRow && sqlite3_column_type(m_stmt, i) == SQLITE_TEXT) {
+        const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(m_stmt, i));
+        return QString::fromUtf8(text, sqlite3_column_bytes(m_stmt, i));
+    }
+    return variant(i).toString();
 }
 
 QByteArray Statement::json(int i) const
 {
-    const QVariant v = m_query->value(i);
-    if (v.typeId() == QMetaType::QByteArray)
-        return v.toByteArray();
-    return v.toString().toUtf8();
+    if (m_onRow) {
+        // Stored JSON is UTF-8 text (or, from old files, a BLOB): its bytes as they are.
+        const int type = sqlite3_column_type(m_stmt, i);
+        if (type == SQLITE_TEXT) {
+            const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(m_stmt, i));
+            return QByteArray(text, sqlite3_column_bytes(m_stmt, i));
+        }
+        if (type == SQLITE_BLOB)
+            return variant(i).toByteArray();
+    }
+    return variant(i).toString().toUtf8();
 }
 
 std::optional<qint64> Statement::optInt64(int i) const
 {
-    if (m_query->isNull(i))
+    if (isNull(i))
         return std::nullopt;
     return int64(i);
 }
 
 std::optional<double> Statement::optReal(int i) const
 {
-    if (m_query->isNull(i))
+    if (isNull(i))
         return std::nullopt;
     return real(i);
 }
 
 std::optional<QString> Statement::optText(int i) const
 {
-    if (m_query->isNull(i))
+    if (isNull(i))
         return std::nullopt;
     return text(i);
 }
 
 std::optional<QByteArray> Statement::optJson(int i) const
 {
-    if (m_query->isNull(i))
+    if (isNull(i))
         return std::nullopt;
     return json(i);
 }
 
 int Statement::rowsAffected() const
 {
-    return m_query ? m_query->numRowsAffected() : 0;
+    return m_stmt ? sqlite3_changes(sqlite3_db_handle(m_stmt)) : 0;
 }
 
 // ---------------------------------------------------------------- Connection
@@ -157,11 +257,14 @@ Connection::~Connection()
 
 void Connection::close()
 {
-    for (CachedQuery *c : std::as_const(m_cache)) {
-        c->query.finish();
+    // Every statement of ours is finalized before QSQLITE closes the handle (sqlite3_close
+    // refuses a connection with live statements).
+    for (const auto &[sql, c] : m_cache) {
+        sqlite3_finalize(c->stmt);
         delete c;
     }
     m_cache.clear();
+    m_handle = nullptr;
     if (m_db.isValid()) {
         m_db.close();
         m_db = QSqlDatabase();
@@ -179,6 +282,9 @@ Result<void> Connection::open(const QString &path, int busyTimeoutMs, bool readO
     m_db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=%1").arg(busyTimeoutMs));
     if (!m_db.open())
         return tl::unexpected(toError(m_db.lastError(), QStringLiteral("open")));
+    const QVariant handle = m_db.driver()->handle();
+    if (qstrcmp(handle.typeName(), "sqlite3*") != 0 || !(m_handle = *static_cast<sqlite3 *const *>(handle.constData())))
+        return sidecar::fail(ErrorCode::Unavailable, QStringLiteral("The Qt SQLite driver gave no sqlite3 handle"));
     if (readOnly) {
         if (auto r = exec("PRAGMA query_only=1"); !r)
             return r;
@@ -188,7 +294,21 @@ Result<void> Connection::open(const QString &path, int busyTimeoutMs, bool readO
 
 Error Connection::toError(const QSqlError &error, const QString &sql)
 {
-    const int code = sqliteCode(error);
+    return makeError(sqliteCode(error), error.text().trimmed(), sql);
+}
+
+Error Connection::toError(int rc, const char *what, std::string_view sql)
+{
+    // QSqlError::text(): the database's message, a space, the driver's.
+    QString text = QString::fromUtf8(sqlite3_errmsg(m_handle));
+    if (!text.isEmpty())
+        text += u' ';
+    text += QLatin1String(what);
+    return makeError(rc & 0xff, text, QString::fromUtf8(sql.data(), qsizetype(sql.size())));
+}
+
+Error Connection::makeError(int code, QString text, const QString &sql)
+{
     m_lastBusy = code == 5 /* SQLITE_BUSY */ || code == 6 /* SQLITE_LOCKED */;
     // Failures of the medium (busy, I/O, full disk, cannot open, corrupt, not a database) make
     // the backend unavailable; anything else is a bug in a statement.
@@ -209,7 +329,6 @@ Error Connection::toError(const QSqlError &error, const QString &sql)
     default:
         break;
     }
-    QString text = error.text().trimmed();
     if (text.isEmpty())
         text = QStringLiteral("unknown SQLite error");
     QString what = sql.simplified();
@@ -233,7 +352,7 @@ Result<void> Connection::exec(const QString &sql)
 
 Result<void> Connection::exec(const char *sql)
 {
-    auto st = query(QString::fromLatin1(sql));
+    auto st = queryUtf8(sql, {});
     if (!st)
         return tl::unexpected(st.error());
     return {};
@@ -241,43 +360,61 @@ Result<void> Connection::exec(const char *sql)
 
 Result<Statement> Connection::query(const QString &sql, const QVariantList &binds)
 {
-    CachedQuery *cached = m_cache.value(sql);
-    QSqlQuery *q = nullptr;
-    std::unique_ptr<QSqlQuery> owned;
-    if (!cached) {
-        cached = new CachedQuery(m_db);
-        cached->query.setForwardOnly(true);
-        cached->query.setNumericalPrecisionPolicy(QSql::LowPrecisionDouble);
-        if (!cached->query.prepare(sql)) {
-            const QSqlError err = cached->query.lastError();
-            delete cached;
-            return tl::unexpected(toError(err, sql));
+    const QByteArray utf8 = sql.toUtf8();
+    return queryUtf8(std::string_view(utf8.constData(), std::size_t(utf8.size())), binds);
+}
+
+Result<Statement> Connection::queryUtf8(std::string_view sql, const QVariantList &binds)
+{
+    if (!m_handle)
+        return sidecar::fail(ErrorCode::Unavailable, QStringLiteral("The SQLite connection is not open"));
+    auto prepare = [&](sqlite3_stmt **out) {
+        return sqlite3_prepare_v2(m_handle, sql.data(), int(sql.size()), out, nullptr);
+    };
+    CachedQuery *cached = nullptr;
+    sqlite3_stmt *stmt = nullptr;
+    if (const auto it = m_cache.find(sql); it != m_cache.end()) {
+        cached = it->second;
+    } else {
+        if (const int rc = prepare(&stmt); rc != SQLITE_OK) {
+            const Error e = toError(rc, "Unable to execute statement", sql);
+            sqlite3_finalize(stmt);
+            return tl::unexpected(e);
         }
-        m_cache.insert(sql, cached);
+        if (!stmt) // only a comment or white space
+            return sidecar::fail(ErrorCode::Internal, QStringLiteral("SQLite: empty statement"));
+        cached = new CachedQuery{stmt, false};
+        m_cache.emplace(std::string(sql), cached);
     }
     if (cached->busy) {
         // The same statement is still being read further up the stack: use a fresh one.
-        owned = std::make_unique<QSqlQuery>(m_db);
-        owned->setForwardOnly(true);
-        owned->setNumericalPrecisionPolicy(QSql::LowPrecisionDouble);
-        if (!owned->prepare(sql))
-            return tl::unexpected(toError(owned->lastError(), sql));
-        q = owned.get();
+        if (const int rc = prepare(&stmt); rc != SQLITE_OK) {
+            const Error e = toError(rc, "Unable to execute statement", sql);
+            sqlite3_finalize(stmt);
+            return tl::unexpected(e);
+        }
         cached = nullptr;
     } else {
-        q = &cached->query;
+        stmt = cached->stmt;
     }
-    for (int i = 0; i < binds.size(); ++i)
-        q->bindValue(i, binds.at(i));
-    if (!q->exec()) {
-        const QSqlError err = q->lastError();
-        q->finish();
-        return tl::unexpected(toError(err, sql));
-    }
-    m_lastBusy = false;
+    // A Statement owns the reset (cached) or finalization (fresh) from here on.
+    Statement st(stmt, cached, false);
     if (cached)
         cached->busy = true;
-    return Statement(q, cached, std::move(owned));
+    if (binds.size() != sqlite3_bind_parameter_count(stmt))
+        return tl::unexpected(toError(SQLITE_RANGE, "Parameter count mismatch", sql));
+    for (int i = 0; i < binds.size(); ++i) {
+        if (const int rc = bind(stmt, i + 1, binds.at(i)); rc != SQLITE_OK)
+            return tl::unexpected(toError(rc, "Unable to bind parameters", sql));
+    }
+    // As QSQLITE does in exec(): the first step now, so that a statement without rows has run.
+    const int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return tl::unexpected(toError(rc, "Unable to fetch row", sql));
+    m_lastBusy = false;
+    st.m_pendingRow = rc == SQLITE_ROW;
+    st.m_onRow = false;
+    return st;
 }
 
 Result<qint64> Connection::scalar(const QString &sql, const QVariantList &binds, qint64 fallback)
@@ -340,6 +477,14 @@ QStringList splitSqlScript(const QString &script)
         }
         if (c == u';') {
             const QString s = current.trimmed();
+            // A trigger's body holds statements of its own: it ends at the ';' after its END.
+            static const QRegularExpression trigger(QStringLiteral("^CREATE\\s+(TEMP\\s+|TEMPORARY\\s+)?TRIGGER\\b"),
+                                                    QRegularExpression::CaseInsensitiveOption);
+            static const QRegularExpression end(QStringLiteral("\\bEND$"), QRegularExpression::CaseInsensitiveOption);
+            if (trigger.match(s).hasMatch() && !end.match(s).hasMatch()) {
+                current += c;
+                continue;
+            }
             if (!s.isEmpty())
                 out.append(s);
             current.clear();

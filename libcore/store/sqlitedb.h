@@ -9,11 +9,18 @@
 // text with 15 digits, and QSqlQuery runs one statement at a time. Everything here exists to
 // make those mistakes impossible at the call sites.
 //
+// QtSql opens the connection (QSQLITE, with its busy timeout) and runs the rare unprepared
+// statements (exec(QString): DDL, scripts); prepared statements (query(), run(), exec(const
+// char *)) run on the driver's own sqlite3 handle through the SQLite C API. Per statement,
+// QSqlQuery cost several times what SQLite itself does (bind names formatted as ":%1" and
+// hashed, column names and types converted and lower-cased at every exec, every value through
+// UTF-16 and QVariant): over half of the CPU of a state_get. Values bind and read back exactly
+// as QSQLITE binds and reads them (the same SQLite types; see Statement and bind()).
+//
 // Thread: a Connection belongs to the thread that constructed it (Qt's rule for QSqlDatabase);
 // nothing here is shared across threads.
 
 #include <QByteArray>
-#include <QHash>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -24,6 +31,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 #include "protocol/result.h"
 
@@ -53,8 +66,10 @@ QVariant bindable(const std::optional<T> &v)
 
 struct CachedQuery;
 
-// One executed statement. Read rows with next() and the typed getters; the destructor calls
-// QSqlQuery::finish() so that no statement stays "in progress" (which would block COMMIT).
+// One executed statement. Read rows with next() and the typed getters; the destructor resets
+// the statement so that none stays "in progress" (which would block COMMIT). As with QSqlQuery,
+// the statement has already taken its first step when query() returns (a statement that
+// returns no rows has run to the end, and its failure is query()'s).
 class Statement
 {
 public:
@@ -83,10 +98,14 @@ public:
 
 private:
     friend class Connection;
-    Statement(QSqlQuery *query, CachedQuery *cached, std::unique_ptr<QSqlQuery> owned);
-    QSqlQuery *m_query = nullptr;
-    CachedQuery *m_cached = nullptr;      // marks the cache entry busy while alive
-    std::unique_ptr<QSqlQuery> m_owned;   // when the cached one was busy (nested use)
+    Statement(sqlite3_stmt *stmt, CachedQuery *cached, bool hasRow);
+    // The column as QSQLITE would have handed it to QSqlQuery::value() (the fallback of the
+    // typed getters for the unusual storage classes, so that conversions stay Qt's).
+    QVariant variant(int i) const;
+    sqlite3_stmt *m_stmt = nullptr;
+    CachedQuery *m_cached = nullptr; // marks the cache entry busy while alive; null: ours to finalize
+    bool m_pendingRow = false;       // the first row, stepped by query(), not yet taken by next()
+    bool m_onRow = false;            // positioned on a row
 };
 
 // A QSqlDatabase connection (QSQLITE) opened and used in one thread.
@@ -115,7 +134,7 @@ public:
     template<class... A>
     Result<Statement> run(const char *sql, const A &...args)
     {
-        return query(QString::fromLatin1(sql), QVariantList{bindable(args)...});
+        return queryUtf8(sql, QVariantList{bindable(args)...});
     }
     // First column of the first row, or `fallback` when there is no row or it is NULL.
     Result<qint64> scalar(const QString &sql, const QVariantList &binds = {}, qint64 fallback = 0);
@@ -128,11 +147,24 @@ public:
     QSqlDatabase &database() { return m_db; }
 
 private:
+    Result<Statement> queryUtf8(std::string_view sql, const QVariantList &binds);
     Error toError(const QSqlError &error, const QString &sql);
+    // A failure of the C API, worded as QSQLITE words it ("<sqlite message> <what failed>").
+    Error toError(int code, const char *what, std::string_view sql);
+    // `code`: the primary SQLite result code; `text`: the message.
+    Error makeError(int code, QString text, const QString &sql);
+
+    // Prepared statements by SQL text (heterogeneous lookup: run("...") allocates no key).
+    struct KeyHash
+    {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
     QString m_name;
     QString m_path;
     QSqlDatabase m_db;
-    QHash<QString, CachedQuery *> m_cache;
+    sqlite3 *m_handle = nullptr; // the QSQLITE driver's connection, valid while open
+    std::unordered_map<std::string, CachedQuery *, KeyHash, std::equal_to<>> m_cache;
     bool m_lastBusy = false;
 };
 

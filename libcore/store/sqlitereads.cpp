@@ -46,8 +46,9 @@ void prefixRange(QString &sql, QVariantList &binds, const char *column, const QS
 
 Result<std::int64_t> metaValue(Connection &db, const char *name)
 {
-    TRY_ASSIGN(v, db.scalar(QStringLiteral("SELECT value FROM meta WHERE name = ?"), {bindable(name)}));
-    return std::int64_t(v);
+    // Read on every kvGet (its revision): run() keys the statement cache by this literal.
+    TRY_ASSIGN(st, db.run("SELECT value FROM meta WHERE name = ?", name));
+    return st.next() && !st.isNull(0) ? std::int64_t(st.int64(0)) : std::int64_t(0);
 }
 
 // Lists sorted by a text id (leases, sessions): one page after the cursor's id.
