@@ -554,23 +554,40 @@ Result<WorkflowClaimResult> workflowClaimNext(WriteTxn &t, const WorkflowClaimAr
     // claimRun() and the search goes on with the next one.
     for (;;) {
         const double now = nowSeconds();
-        // Without tags, walk the open runs oldest first (partial index); with tags, start from
-        // the runs carrying the first tag (run_tags_match).
-        QString sql = QStringLiteral("SELECT " SIDECAR_RUN_COLUMNS " FROM workflows w ");
-        if (args.tags.empty())
-            sql += QStringLiteral("INDEXED BY workflows_open ");
-        sql += QStringLiteral("WHERE status IN ('created', 'claimed', 'running') AND "
-                              "(claim_expires_at IS NULL OR claim_expires_at <= ?)");
-        QVariantList binds{bindable(now)};
+        // Walk the open runs oldest first and stop at the first claimable one: without tags on
+        // the partial index workflows_open, with tags on run_tags_open (the open runs carrying
+        // the first tag; migration 003), so finished runs are never visited.
+        QString sql;
+        QVariantList binds;
+        if (args.tags.empty()) {
+            sql = QStringLiteral("SELECT w.seq FROM workflows w INDEXED BY workflows_open WHERE 1");
+        } else {
+            sql = QStringLiteral("SELECT w.seq FROM run_tags t INDEXED BY run_tags_open JOIN workflows w ON w.seq = t.seq "
+                                 "WHERE t.tag = ? AND t.value = ? AND t.open = 1");
+            binds << bindable(args.tags.front().first) << bindable(args.tags.front().second);
+            for (auto tag = args.tags.begin() + 1; tag != args.tags.end(); ++tag) {
+                sql += QStringLiteral(" AND EXISTS (SELECT 1 FROM run_tags o WHERE o.seq = w.seq AND o.tag = ? AND "
+                                      "o.value = ?)");
+                binds << bindable(tag->first) << bindable(tag->second);
+            }
+        }
+        sql += QStringLiteral(" AND w.status IN ('created', 'claimed', 'running') AND "
+                              "(w.claim_expires_at IS NULL OR w.claim_expires_at <= ?)");
+        binds << bindable(now);
         if (!args.name.isEmpty()) {
-            sql += QStringLiteral(" AND name = ?");
+            sql += QStringLiteral(" AND w.name = ?");
             binds << bindable(args.name);
         }
-        appendTagFilter(sql, binds, args.tags);
-        sql += QStringLiteral(" ORDER BY seq LIMIT 1");
-        std::optional<RunRow> run;
+        sql += QStringLiteral(" ORDER BY w.seq LIMIT 1");
+        std::optional<std::int64_t> seq;
         {
             TRY_ASSIGN(st, t.db().query(sql, binds));
+            if (st.next())
+                seq = st.int64(0);
+        }
+        std::optional<RunRow> run;
+        if (seq) {
+            TRY_ASSIGN(st, t.db().run("SELECT " SIDECAR_RUN_COLUMNS " FROM workflows WHERE seq = ?", *seq));
             if (st.next())
                 run = readRun(st);
         }

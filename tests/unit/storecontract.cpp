@@ -1282,6 +1282,41 @@ void StoreContract::wfClaimNext()
     QCOMPARE(last.runId.value_or(QString()), r3.run.runId);
 }
 
+// A queue drained in order: finished runs (done or failed, by complete() or by max_attempts)
+// are passed over, with one tag and with two, however many there are.
+void StoreContract::wfClaimNextSkipsFinishedRuns()
+{
+    Store &s = *m_store;
+    std::vector<QString> finished;
+    for (int i = 0; i < 20; ++i) {
+        REQUIRE_OK(r, create(s, str("job"), {{str("queue"), str("q")}, {str("lane"), str(i % 2 ? "odd" : "even")}}));
+        finished.push_back(r.run.runId);
+    }
+    REQUIRE_OK(open1, create(s, str("job"), {{str("queue"), str("q")}, {str("lane"), str("even")}}));
+    REQUIRE_OK(open2, create(s, str("job"), {{str("queue"), str("q")}, {str("lane"), str("odd")}}));
+    for (std::size_t i = 0; i < finished.size(); ++i) {
+        REQUIRE_OK(c, claim(s, finished[i], str("W")));
+        QVERIFY(c.claimed);
+        REQUIRE_OK(d, complete(s, finished[i], str("W"), str(i % 3 ? "done" : "failed")));
+        QVERIFY(d.ok);
+    }
+    WorkflowClaimArgs a;
+    a.agentId = str("X");
+    a.ttlSeconds = 60;
+    a.tags = {{str("queue"), str("q")}, {str("lane"), str("odd")}};
+    REQUIRE_OK(odd, CALL(WorkflowClaimResult, s, workflowClaimNext, a));
+    QCOMPARE(odd.runId.value_or(QString()), open2.run.runId);
+    a.tags = {{str("queue"), str("q")}};
+    REQUIRE_OK(any, CALL(WorkflowClaimResult, s, workflowClaimNext, a));
+    QCOMPARE(any.runId.value_or(QString()), open1.run.runId);
+    REQUIRE_OK(none, CALL(WorkflowClaimResult, s, workflowClaimNext, a));
+    QVERIFY(!none.claimed);
+    // A finished run stays finished for claim_next once its tags are all that match.
+    a.tags = {{str("lane"), str("even")}};
+    REQUIRE_OK(even, CALL(WorkflowClaimResult, s, workflowClaimNext, a));
+    QVERIFY(!even.claimed);
+}
+
 // ---------------------------------------------------------------- leases
 
 void StoreContract::leaseAcquireAndRefuse()

@@ -76,6 +76,7 @@ private slots:
     void wfResumeOrdersSteps();
     void wfUnknownRun();
     void wfClaimNext();
+    void wfClaimNextSkipsFinishedRuns();
 
     // leases
     void leaseAcquireAndRefuse();

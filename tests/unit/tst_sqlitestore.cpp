@@ -113,6 +113,8 @@ private slots:
     void cursorCodec();
     void reopenKeepsDataAndRevision();
     void walAndSchemaVersion();
+    void scriptSplitKeepsTriggerBodies();
+    void runTagsFollowRunStatus();
     void failingOperationRollsBackAlone();
     void writeWaitsForAnotherWriterWhileReadsGoOn();
     void twoInstancesRaceClaims();
@@ -228,6 +230,49 @@ void TestSqliteStore::walAndSchemaVersion()
     QCOMPARE(queryValue(path, str("PRAGMA user_version")).toInt(), sqlite::latestSchemaVersion());
     QCOMPARE(queryValue(path, str("SELECT value FROM meta WHERE name = 'revision'")).toLongLong(), 0LL);
     QCOMPARE(s->backendName(), str("sqlite"));
+}
+
+void TestSqliteStore::scriptSplitKeepsTriggerBodies()
+{
+    const QStringList parts = sqlite::splitSqlScript(
+        str("CREATE TABLE a (x); -- one; comment\n"
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 1; DELETE FROM a WHERE x = ';'; END;\n"
+            "create temp trigger u after delete on a begin select 1; end;INSERT INTO a VALUES ('end;');"));
+    QCOMPARE(parts.size(), 4);
+    QVERIFY(parts[1].startsWith(str("CREATE TRIGGER t")));
+    QVERIFY(parts[1].endsWith(str("END")));
+    QVERIFY(parts[2].startsWith(str("create temp trigger u")));
+    QCOMPARE(parts[3], str("INSERT INTO a VALUES ('end;')"));
+}
+
+// run_tags.open (migration 003) follows the run's status through the triggers: claim_next by tag
+// walks only open runs.
+void TestSqliteStore::runTagsFollowRunStatus()
+{
+    const QString path = freshPath();
+    auto s = openStore(path);
+    QVERIFY(s);
+    WorkflowCreateArgs c;
+    c.name = str("job");
+    c.tags = {{str("queue"), str("q")}, {str("lane"), str("a")}};
+    REQUIRE_OK(run, CALL(WorkflowCreateResult, *s, workflowCreate, c));
+    const QString openTags = str("SELECT COUNT(*) FROM run_tags WHERE open = 1");
+    QCOMPARE(queryValue(path, openTags).toInt(), 2);
+    WorkflowClaimArgs a;
+    a.runId = run.run.runId;
+    a.agentId = str("W");
+    a.ttlSeconds = 60;
+    REQUIRE_OK(claimed, CALL(WorkflowClaimResult, *s, workflowClaim, a));
+    QVERIFY(claimed.claimed);
+    QCOMPARE(queryValue(path, openTags).toInt(), 2);
+    WorkflowCompleteArgs d;
+    d.runId = run.run.runId;
+    d.agentId = str("W");
+    d.status = str("done");
+    REQUIRE_OK(done, CALL(WorkflowCompleteResult, *s, workflowComplete, d));
+    QVERIFY(done.ok);
+    QCOMPARE(queryValue(path, openTags).toInt(), 0);
+    QCOMPARE(queryValue(path, str("SELECT COUNT(*) FROM run_tags WHERE open = 0")).toInt(), 2);
 }
 
 void TestSqliteStore::failingOperationRollsBackAlone()
