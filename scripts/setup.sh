@@ -4,6 +4,7 @@
 #   bash scripts/setup.sh                 install what is missing, configure and build (preset "release")
 #   bash scripts/setup.sh --deps-only     install what is missing, nothing else
 #   bash scripts/setup.sh --preset ci     configure and build another CMake preset (see CMakePresets.json)
+#   bash scripts/setup.sh --bench         also install what bench/run.sh drives the servers with (wrk, gnuplot)
 #
 # Environment:
 #   SIDECAR_BUILD_PRESET   the preset to configure and build when --preset is not given (default: release)
@@ -36,9 +37,12 @@ readonly APT_PACKAGES=(
     dpkg-dev file
 )
 
+# Only for the benchmark (bench/run.sh): the HTTP load generator and the chart.
+readonly APT_BENCH_PACKAGES=(wrk gnuplot-nox)
+
 usage()
 {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 log()
@@ -47,10 +51,12 @@ log()
 }
 
 deps_only=0
+bench=0
 preset="${SIDECAR_BUILD_PRESET:-release}"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --deps-only) deps_only=1 ;;
+        --bench) bench=1 ;;
         --preset) preset="${2:?--preset needs a name}"; shift ;;
         --preset=*) preset="${1#--preset=}" ;;
         -h | --help) usage >&3; exit 0 ;;
@@ -99,7 +105,9 @@ install_apt_packages()
     fi
     local missing=()
     local pkg
-    for pkg in "${APT_PACKAGES[@]}"; do
+    local wanted=("${APT_PACKAGES[@]}")
+    [[ $bench == 1 ]] && wanted+=("${APT_BENCH_PACKAGES[@]}")
+    for pkg in "${wanted[@]}"; do
         is_installed "$pkg" || missing+=("$pkg")
     done
     # Node.js and npm run the interop tests. A machine with its own Node (NodeSource, nvm) keeps
