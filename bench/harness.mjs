@@ -106,6 +106,7 @@ function record(row) {
 
 async function wrk(server, tool, conns, { keys = 1000, seconds = DURATION } = {}) {
   const session = await new McpHttpSession(server.url).initialize();
+  session.close();   // wrk carries on with this session id on connections of its own
   const threads = Math.min(conns, 2);
   const cpu0 = cpuMicros(server.pid);
   const redisCpu0 = server.name === 'sidecar-redis' ? cpuMicros(redis.proc.pid) : 0;
@@ -180,6 +181,7 @@ async function workers(server, count, seconds, body) {
     }
   }));
   const secs = (performance.now() - t0) / 1000;
+  for (const s of sessions) s.close();
   latencies.sort((a, b) => a - b);
   return { cps: calls / secs, cycles_per_s: cycles / secs, calls, p50_us: percentile(latencies, 50), p99_us: percentile(latencies, 99),
     cpu_us_per_call: (cpuMicros(server.pid) - cpu0) / calls, rss_mib: rss.stop().max, errors, first_error: firstError };
@@ -225,6 +227,7 @@ async function queueSection() {
       let made = 0;
       await Promise.all(creators.map(async (s) => {
         while (made < runs) { made++; await s.call('workflow_create', { name: 'job', tags: { queue: 'bench' } }); }
+        s.close();
       }));
       const r = await workers(server, 16, DURATION * 2, async (call, w) => {
         const agent_id = `agent-${w}`;
@@ -319,6 +322,7 @@ async function idleSection() {
     try {
       const s = await new McpHttpSession(server.url).initialize();
       await s.call('state_set', { key: 'idle', value: 1 });
+      s.close();
       await sleep(2000);
       results.extra[`idle_rss_${name}`] = rssMiB(server.pid);
       log(`idle RSS ${name}: ${results.extra[`idle_rss_${name}`].toFixed(1)} MiB`);
