@@ -578,7 +578,9 @@ Result<WorkflowClaimResult> workflowClaimNext(WriteTxn &t, const WorkflowClaimAr
             sql += QStringLiteral(" AND w.name = ?");
             binds << bindable(args.name);
         }
-        sql += QStringLiteral(" ORDER BY w.seq LIMIT 1");
+        // Ordered by the walked index's own seq, so that SQLite stops at the first match instead
+        // of sorting every candidate.
+        sql += args.tags.empty() ? QStringLiteral(" ORDER BY w.seq LIMIT 1") : QStringLiteral(" ORDER BY t.seq LIMIT 1");
         std::optional<std::int64_t> seq;
         {
             TRY_ASSIGN(st, t.db().query(sql, binds));
