@@ -112,7 +112,7 @@ async function wrk(server, tool, conns, { keys = 1000, seconds = DURATION } = {}
   const redisCpu0 = server.name === 'sidecar-redis' ? cpuMicros(redis.proc.pid) : 0;
   const rss = rssSampler(server.pid);
   const out = await run('wrk', ['-t', String(threads), '-c', String(conns), '-d', `${seconds}s`, '-s', WRK_SCRIPT, server.url],
-    { env: { SID: session.sid, TOOL: tool, KEYS: String(keys) } });
+    { env: { SID: session.sid, TOOL: tool, KEYS: String(keys) }, timeoutMs: (seconds + 60) * 1000 });
   const r = rss.stop();
   const m = /RESULT rps=(\d+) p50_us=(\d+) p99_us=(\d+) non2xx=(\d+) errors=(\d+) tool_errors=(\d+)/.exec(out);
   if (!m) throw new Error(`wrk printed no RESULT: ${out}`);
@@ -402,14 +402,21 @@ try {
     if (!ONLY.has(name)) continue;
     log(`--- ${name}`);
     const t = Date.now();
-    await fn();
+    try {
+      await fn();
+    } catch (e) {
+      // One section failing does not lose the others: it is reported, and the run goes on.
+      log(`section ${name} failed: ${e.stack ?? e}`);
+      results.failed_sections = [...(results.failed_sections ?? []), { section: name, error: String(e.message ?? e).slice(0, 500) }];
+    }
     results.extra[`section_${name}_s`] = Math.round((Date.now() - t) / 1000);
   }
   results.machine.total_s = Math.round((Date.now() - started) / 1000);
   mkdirSync(OUT, { recursive: true });
   const table = await writeReport(results, OUT, PEER_OF);
   process.stdout.write(table);
-  finished = true;
+  finished = !results.failed_sections;
+  process.exitCode = finished ? 0 : 1;
 } finally {
   for (const p of [...running]) await p.stop();
   if (finished) rmSync(WORK, { recursive: true, force: true });

@@ -94,6 +94,7 @@ export function targets(results, peerOf) {
     const worst = Math.max(...x.watch.map((w) => w.p50_ms));
     add('change-to-wake ≤ 100 ms (worst p50 of the watch rows)', `${fmt(worst, 1)} ms`, worst <= 100);
   }
+  for (const f of results.failed_sections ?? []) add(`section ${f.section} ran to the end`, f.error, false);
   const errors = rows.filter((r) => r.errors > 0);
   add('no failed call (non-2xx, JSON-RPC error, isError) in any row', errors.length ? errors.map((r) => `${r.system} ${r.workload} ${r.load}`).join('; ') : 'none',
     errors.length === 0);
