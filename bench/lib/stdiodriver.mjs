@@ -15,7 +15,12 @@ export function driveStdio(opts) {
     const latencies = [];
     let buf = '', next = 2, errors = 0, firstError = null, startup = 0, tStart = 0, cpu0 = 0, stopAt = 0, rss = 0;
     let finished = false;
-    const fail = (e) => { if (!finished) { finished = true; child.kill('SIGKILL'); reject(e); } };
+    let lastProgress = performance.now();
+    const fail = (e) => { if (!finished) { finished = true; clearInterval(watchdog); child.kill('SIGKILL'); reject(e); } };
+    // A server that stops answering fails the row instead of hanging the run.
+    const watchdog = setInterval(() => {
+      if (performance.now() - lastProgress > 60000) fail(new Error(`${cmd}: no answer for 60 s`));
+    }, 5000);
     child.once('error', fail);
     child.once('exit', (code) => fail(new Error(`${cmd} exited (${code}) during the run`)));
     const send = (o) => child.stdin.write(JSON.stringify(o) + '\n');
@@ -28,6 +33,7 @@ export function driveStdio(opts) {
     const more = () => issued() < count && performance.now() < stopAt;
     const finish = () => {
       finished = true;
+      clearInterval(watchdog);
       const secs = (performance.now() - tStart) / 1000;
       const cpu = cpuMicros(child.pid) - cpu0;
       rss = Math.max(rss, rssMiB(child.pid));
@@ -46,6 +52,7 @@ export function driveStdio(opts) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         if (!line.trim() || finished) continue;
+        lastProgress = performance.now();
         let m;
         try { m = JSON.parse(line); } catch { errors++; continue; }
         if (m.id === 1) {
