@@ -8,7 +8,7 @@
 //                          [--duration 5] [--soak 600] [--big 1000000] [--only http,stdio,...] [--quick]
 //
 // Sections (--only): http, stdio, workers, queue, size, startup, idle, soak, redis, watch.
-import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';

@@ -115,6 +115,9 @@ Result<std::optional<RunRow>> loadRun(Connection &db, const QString &runId);
 // list from the run_tags_match index (so that a selective tag drives the query), the others
 // as EXISTS probes.
 void appendTagFilter(QString &sql, QVariantList &binds, const std::vector<std::pair<QString, QString>> &tags);
+// The runs (alias w) that also carry tags[from..]: one EXISTS per tag.
+void appendTagsExist(QString &sql, QVariantList &binds, const std::vector<std::pair<QString, QString>> &tags,
+                     std::size_t from);
 
 bool isFinished(const QString &status);
 // Contract wording (TOOLS.md, "Compatibility").

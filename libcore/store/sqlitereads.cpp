@@ -115,13 +115,19 @@ listById(Connection &db, const char *list, const char *table, const char *idColu
 
 void appendTagFilter(QString &sql, QVariantList &binds, const std::vector<std::pair<QString, QString>> &tags)
 {
-    bool first = true;
-    for (const auto &[tag, value] : tags) {
-        sql += first ? QStringLiteral(" AND w.seq IN (SELECT seq FROM run_tags WHERE tag = ? AND value = ?)")
-                     : QStringLiteral(" AND EXISTS (SELECT 1 FROM run_tags t WHERE t.seq = w.seq AND t.tag = ? AND "
-                                      "t.value = ?)");
-        binds << bindable(tag) << bindable(value);
-        first = false;
+    if (tags.empty())
+        return;
+    sql += QStringLiteral(" AND w.seq IN (SELECT seq FROM run_tags WHERE tag = ? AND value = ?)");
+    binds << bindable(tags.front().first) << bindable(tags.front().second);
+    appendTagsExist(sql, binds, tags, 1);
+}
+
+void appendTagsExist(QString &sql, QVariantList &binds, const std::vector<std::pair<QString, QString>> &tags,
+                     std::size_t from)
+{
+    for (std::size_t i = from; i < tags.size(); ++i) {
+        sql += QStringLiteral(" AND EXISTS (SELECT 1 FROM run_tags o WHERE o.seq = w.seq AND o.tag = ? AND o.value = ?)");
+        binds << bindable(tags[i].first) << bindable(tags[i].second);
     }
 }
 

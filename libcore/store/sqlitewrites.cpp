@@ -565,11 +565,7 @@ Result<WorkflowClaimResult> workflowClaimNext(WriteTxn &t, const WorkflowClaimAr
             sql = QStringLiteral("SELECT w.seq FROM run_tags t INDEXED BY run_tags_open JOIN workflows w ON w.seq = t.seq "
                                  "WHERE t.tag = ? AND t.value = ? AND t.open = 1");
             binds << bindable(args.tags.front().first) << bindable(args.tags.front().second);
-            for (auto tag = args.tags.begin() + 1; tag != args.tags.end(); ++tag) {
-                sql += QStringLiteral(" AND EXISTS (SELECT 1 FROM run_tags o WHERE o.seq = w.seq AND o.tag = ? AND "
-                                      "o.value = ?)");
-                binds << bindable(tag->first) << bindable(tag->second);
-            }
+            appendTagsExist(sql, binds, args.tags, 1);
         }
         sql += QStringLiteral(" AND w.status IN ('created', 'claimed', 'running') AND "
                               "(w.claim_expires_at IS NULL OR w.claim_expires_at <= ?)");
