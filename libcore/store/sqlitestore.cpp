@@ -291,8 +291,8 @@ protected:
         for (;;) {
             std::vector<Job> jobs;
             const bool more = take(jobs, nextPoll);
-            for (Job &job : jobs)
-                runRead(db, job);
+            if (!jobs.empty())
+                runReads(db, jobs);
             if (!more)
                 break;
             if (Clock::now() >= nextPoll) {
@@ -303,17 +303,22 @@ protected:
     }
 
 private:
-    void runRead(sqlite::Connection &db, Job &job)
+    // Everything taken at once shares one read transaction: one snapshot, taken after every job
+    // in `jobs` was queued, so each still sees every write answered before it was asked (WAL: it
+    // never waits for the writer). Each job is answered as soon as it has read.
+    void runReads(sqlite::Connection &db, std::vector<Job> &jobs)
     {
-        // One snapshot for the whole read (WAL: it never waits for the writer).
         if (auto r = db.exec("BEGIN"); !r) {
-            job.finish(&r.error());
+            for (Job &job : jobs)
+                job.finish(&r.error());
             return;
         }
-        job.read(db);
+        for (Job &job : jobs) {
+            job.read(db);
+            job.finish(nullptr);
+        }
         if (!db.exec("COMMIT"))
             (void)db.exec("ROLLBACK");
-        job.finish(nullptr);
     }
 
     // Another connection (this store's writer, or another process) committed: announce it.

@@ -11,8 +11,9 @@
 //    have advanced it) and writes it back before COMMIT; only after COMMIT does it answer the
 //    batch (group commit). With StoreOptions::durable it runs `PRAGMA synchronous=FULL`: an
 //    answered write is on disk. It also sweeps expired keys and leases every 250 ms.
-//  - the reader, with its own connection, serves reads, each in one read transaction; in WAL
-//    mode reads never wait for a write batch. Every ~50 ms it polls `PRAGMA data_version` to
+//  - the reader, with its own connection, serves reads; the reads queued together share one
+//    read transaction (one snapshot, taken after all of them were asked); in WAL mode reads
+//    never wait for a write batch. Every ~50 ms it polls `PRAGMA data_version` to
 //    notice commits by other connections (other processes included) and emits changed() for
 //    them.
 // Two processes on one file work: BEGIN IMMEDIATE with a 10 s busy timeout serialises writers

@@ -116,6 +116,7 @@ private slots:
     void scriptSplitKeepsTriggerBodies();
     void runTagsFollowRunStatus();
     void failingOperationRollsBackAlone();
+    void readsQueuedTogetherAnswerAlone();
     void writeWaitsForAnotherWriterWhileReadsGoOn();
     void twoInstancesRaceClaims();
     void twoInstancesRaceLeases();
@@ -294,6 +295,42 @@ void TestSqliteStore::failingOperationRollsBackAlone()
     QVERIFY(!gb.found);
     REQUIRE_OK(gc, CALL(KvEntry, *s, kvGet, str("c")));
     QVERIFY(gc.found);
+}
+
+void TestSqliteStore::readsQueuedTogetherAnswerAlone()
+{
+    auto s = openStore(freshPath());
+    QVERIFY(s);
+    constexpr int kKeys = 300;
+    for (int i = 0; i < kKeys; ++i)
+        s->kvSet(setArgs(QStringLiteral("k%1").arg(i), QByteArray::number(i)), [](Result<KvWriteResult>) {});
+    REQUIRE_OK(last, CALL(KvWriteResult, *s, kvSet, setArgs(str("last"), "\"x\"")));
+    // Many reads queued at once (the reader runs them in one read transaction), a failing one
+    // among them: each gets its own answer, and all see every write answered before.
+    std::vector<std::optional<Result<KvEntry>>> gets(kKeys);
+    std::optional<Result<KvListResult>> badList;
+    std::optional<Result<KvEntry>> lastGet;
+    for (int i = 0; i < kKeys; ++i) {
+        s->kvGet(QStringLiteral("k%1").arg(i), [&gets, i](Result<KvEntry> r) { gets[std::size_t(i)] = std::move(r); });
+        if (i == kKeys / 2) {
+            KvListArgs bad;
+            bad.cursor = QStringLiteral("not-a-cursor");
+            s->kvList(bad, [&](Result<KvListResult> r) { badList = std::move(r); });
+        }
+    }
+    s->kvGet(str("last"), [&](Result<KvEntry> r) { lastGet = std::move(r); });
+    QVERIFY(waitUntil([&] { return lastGet.has_value() && badList.has_value(); }));
+    QVERIFY(!badList->has_value());
+    QCOMPARE(badList->error().code, ErrorCode::InvalidArgument);
+    for (int i = 0; i < kKeys; ++i) {
+        const auto &g = gets[std::size_t(i)];
+        QVERIFY2(g && g->has_value(), qPrintable(QStringLiteral("read %1").arg(i)));
+        QVERIFY((*g)->found);
+        QCOMPARE((*g)->value, QByteArray::number(i));
+        QVERIFY((*g)->revision >= last.revision);
+    }
+    QVERIFY(lastGet->has_value() && (*lastGet)->found);
+    QCOMPARE((*lastGet)->revision, last.revision);
 }
 
 void TestSqliteStore::writeWaitsForAnotherWriterWhileReadsGoOn()
