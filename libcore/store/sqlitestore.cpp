@@ -32,6 +32,15 @@ constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 constexpr int kSweepBatch = 1000;      // expiries per sweep transaction
 constexpr std::size_t kMaxBatch = 10000; // operations per write transaction
+// The commit that takes the WAL past this many pages copies them into the database file and
+// syncs it before its batch is answered. With durability full every commit already waits for an
+// fsync, and SQLite's default (1000 pages) made the checkpointing batches the durable write's p99;
+// 200 pages halved it (state_set over HTTP, 16 connections: 4.3-6.3 -> 2.0-2.4 ms with 1k keys,
+// 6.2-6.6 -> 2.6-3.2 ms with 200k) for about 5% of throughput. With durability normal the
+// checkpoints are the only syncs, and fewer of them is what that mode is for: 200 pages cost it
+// about 15% of its calls/s (p99 6.5 -> 2.7 ms), so it keeps the default.
+constexpr int kWalAutocheckpointFull = 200;
+constexpr int kWalAutocheckpointNormal = 1000;
 
 Error closedError()
 {
@@ -143,6 +152,9 @@ protected:
         }
         if (opened)
             opened = db.exec(m_store->m_options.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        if (opened)
+            opened = db.exec(QStringLiteral("PRAGMA wal_autocheckpoint=%1")
+                                 .arg(m_store->m_options.durable ? kWalAutocheckpointFull : kWalAutocheckpointNormal));
         const bool ok = opened.has_value();
         m_ready.set_value(std::move(opened));
         if (!ok)
