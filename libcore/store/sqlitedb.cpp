@@ -1,8 +1,14 @@
 #include "sqlitedb.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <utility>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <QFile>
 #include <QLatin1String>
 #include <QRegularExpression>
 #include <QSqlDriver>
@@ -496,6 +502,20 @@ QStringList splitSqlScript(const QString &script)
     if (!s.isEmpty())
         out.append(s);
     return out;
+}
+
+Result<void> createPrivateFile(const QString &path)
+{
+    const QByteArray native = QFile::encodeName(path);
+    const int fd = ::open(native.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ::close(fd);
+        return {};
+    }
+    if (errno == EEXIST)
+        return {};
+    return sidecar::fail(ErrorCode::Unavailable,
+                         QStringLiteral("Cannot create %1: %2").arg(path, QString::fromLocal8Bit(std::strerror(errno))));
 }
 
 int sqliteCode(const QSqlError &error)

@@ -171,6 +171,11 @@ private:
 // Statements of an SQL script, split at top-level semicolons (quotes and comments respected).
 QStringList splitSqlScript(const QString &script);
 
+// Creates `path` empty with mode 0600 when it does not exist yet, so that a database (and the
+// -wal and -shm files, which SQLite creates with the database's mode) or a backup copy is
+// readable by its owner alone whatever the umask. An existing file is left as it is.
+Result<void> createPrivateFile(const QString &path);
+
 // The primary SQLite result code of a QtSql error (extended codes masked), or -1.
 int sqliteCode(const QSqlError &error);
 

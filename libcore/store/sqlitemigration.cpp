@@ -85,7 +85,9 @@ Result<QString> backupOriginal(Connection &db)
     QString path = base;
     for (int i = 1; QFileInfo::exists(path); ++i)
         path = base + QStringLiteral("-%1").arg(i);
-    // VACUUM INTO writes a consistent copy through SQLite (whatever journal state the file is in).
+    // VACUUM INTO writes a consistent copy through SQLite (whatever journal state the file is in),
+    // into an empty file made private first (the copy holds everything the database does).
+    TRY(createPrivateFile(path));
     TRY(db.exec(QStringLiteral("VACUUM INTO ") + sqlQuote(path)));
     return path;
 }
@@ -352,15 +354,16 @@ Result<MigrationReport> migrate(Connection &db, const StoreOptions &options)
 
     for (const auto &[v, path] : scripts) {
         TRY(db.exec("BEGIN IMMEDIATE"));
-        auto applied = [&]() -> Result<void> {
+        // Named captures: clang before 16 cannot capture structured bindings (the fuzz preset builds with clang 14).
+        auto applied = [&, scriptVersion = v, &scriptPath = path]() -> Result<void> {
             TRY_ASSIGN(current, userVersion(db));
-            if (current >= v)
+            if (current >= scriptVersion)
                 return {}; // applied meanwhile, by this loop's import or another process
             if (current == 0)
                 qCDebug(lcSqliteMigration) << "Creating the schema of" << db.path();
             else
-                qCInfo(lcSqliteMigration) << "Applying schema migration" << path << "to" << db.path();
-            return applyScript(db, v, path);
+                qCInfo(lcSqliteMigration) << "Applying schema migration" << scriptPath << "to" << db.path();
+            return applyScript(db, scriptVersion, scriptPath);
         }();
         if (!applied) {
             (void)db.exec("ROLLBACK");

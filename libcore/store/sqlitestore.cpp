@@ -370,6 +370,8 @@ Result<void> SqliteStore::open()
         return fail(ErrorCode::Internal, QStringLiteral("SqliteStore::open() called twice"));
     static std::atomic<int> instances{0};
     const QString base = QStringLiteral("sidecar-sqlite-%1").arg(++instances);
+    if (auto r = sqlite::createPrivateFile(m_path); !r)
+        return r;
 
     m_writer = std::make_unique<Writer>(this, base + QStringLiteral("-writer"));
     m_writer->start();

@@ -5,9 +5,12 @@
 
 #include <cmath>
 
+#include <sys/stat.h>
+
 #include <QDateTime>
 #include <QFile>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
@@ -128,6 +131,7 @@ private slots:
     void refusesNewerSchema();
     void refusesForeignDatabase();
     void refusesUnopenablePath();
+    void databaseFilesArePrivate();
 
 private:
     std::unique_ptr<SqliteStore> openStore(const QString &path, StoreOptions options = {})
@@ -566,6 +570,8 @@ INSERT INTO leases VALUES ('res-dead', 'holder-2', %2);
     QVERIFY(!s->backupPath().isEmpty());
     QVERIFY(s->backupPath().startsWith(path + QStringLiteral(".bak-")));
     QVERIFY(QFile::exists(s->backupPath()));
+    QCOMPARE(QFile::permissions(s->backupPath()) & (QFileDevice::ReadGroup | QFileDevice::ReadOther),
+             QFileDevice::Permissions()); // a copy of everything: its owner's alone
     QCOMPARE(queryValue(s->backupPath(), str("SELECT COUNT(*) FROM kv_store")).toInt(), 4);
     QCOMPARE(queryValue(path, str("PRAGMA user_version")).toInt(), sqlite::latestSchemaVersion());
 
@@ -699,6 +705,38 @@ void TestSqliteStore::refusesUnopenablePath()
     auto r = s.open();
     QVERIFY(!r);
     QCOMPARE(r.error().code, ErrorCode::Unavailable);
+}
+
+void TestSqliteStore::databaseFilesArePrivate()
+{
+    // Whatever the umask, a database the store creates (and its -wal and -shm) is its owner's
+    // alone; an existing file keeps its mode.
+    const mode_t previous = ::umask(022);
+    auto restore = qScopeGuard([previous] { ::umask(previous); });
+    const QString path = freshPath();
+    {
+        auto s = openStore(path);
+        QVERIFY(s);
+        REQUIRE_OK(w, CALL(KvWriteResult, *s, kvSet, setArgs(str("secret"), "1")));
+        const auto owner = QFileDevice::ReadOwner | QFileDevice::WriteOwner;
+        for (const QString &f : QStringList{path, path + QStringLiteral("-wal"), path + QStringLiteral("-shm")}) {
+            QVERIFY2(QFileInfo::exists(f), qPrintable(f));
+            const auto group = QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ExeGroup;
+            const auto other = QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther;
+            QVERIFY2((QFile::permissions(f) & (group | other)) == 0, qPrintable(f));
+            QVERIFY2((QFile::permissions(f) & owner) == owner, qPrintable(f));
+        }
+    }
+    const QString shared = freshPath();
+    {
+        QFile f(shared);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+    }
+    QVERIFY(QFile::setPermissions(shared, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadGroup
+                                              | QFileDevice::WriteGroup));
+    auto s = openStore(shared);
+    QVERIFY(s);
+    QVERIFY(QFile::permissions(shared) & QFileDevice::ReadGroup);
 }
 
 // Runs the contract suite, then the SQLite-specific tests. Test function names given on the
