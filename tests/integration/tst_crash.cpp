@@ -25,6 +25,12 @@
 // exactly one `expire` history entry each, and every lapsed run is claimable again and is claimed
 // exactly once (a lapsed claim writes no history, by contract).
 //
+// redisUnreachableAtStart: a sidecar started while Redis is down serves, answers `unavailable` with
+// a clear message (and /readyz 503), and connects by itself once Redis is up.
+// redisKilledRepeatedly: redis-server (append-only file, fsync always) killed with SIGKILL during
+// rounds of writes, several times: every answered write survives each kill, the calls meanwhile
+// answer `unavailable`, and the sidecar recovers by itself each time.
+//
 // Bounded: kCycles cycles per durability, each writing for 0.3-1.2 s; the expiry test a few
 // seconds per backend. Nothing asserts speed.
 
@@ -206,6 +212,8 @@ private slots:
     void killedDuringWrites();
     void expiryUnderLoad_data();
     void expiryUnderLoad();
+    void redisUnreachableAtStart();
+    void redisKilledRepeatedly();
 };
 
 void TestCrash::killedDuringWrites_data()
@@ -521,6 +529,128 @@ void TestCrash::expiryUnderLoad()
     }
     QCOMPARE(reclaimed, runs);
     QCOMPARE(none, kWave);
+}
+
+namespace {
+
+QProcessEnvironment redisEnvironment(const RedisServerProcess &redis)
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("STATE_BACKEND"), QStringLiteral("redis"));
+    env.insert(QStringLiteral("REDIS_URL"), redis.url());
+    env.insert(QStringLiteral("SIDECAR_REDIS_PREFIX"),
+               QStringLiteral("crash-%1:").arg(QUuid::createUuid().toString(QUuid::Id128)));
+    return env;
+}
+
+} // namespace
+
+void TestCrash::redisUnreachableAtStart()
+{
+    // Redis is down when the sidecar starts: it serves anyway, says why on stderr, answers
+    // `unavailable` with a clear message, and connects by itself once Redis is up.
+    QVERIFY2(QFileInfo(RedisServerProcess::redisServerBinary()).isExecutable(),
+             "redis-server is not installed (scripts/setup.sh installs it)");
+    RedisServerProcess redis;
+    QVERIFY2(redis.start(), qPrintable(redis.errorString()));
+    redis.kill(); // its port is now known and refused
+    HttpServerProcess server;
+    QVERIFY2(server.start({}, {}, redisEnvironment(redis)), qPrintable(server.errorString()));
+    QTRY_VERIFY_WITH_TIMEOUT(server.stderrText().contains("unreachable"), 10000);
+    McpHttpClient client(server.port());
+    QVERIFY2(client.initialize(), qPrintable(client.errorString()));
+    auto down = client.call(QStringLiteral("state_set"), R"({"key":"crash/redis","value":1})");
+    QVERIFY2(down, qPrintable(client.errorString()));
+    QCOMPARE(toolErrorCode(*down), QStringLiteral("unavailable"));
+    // The message names the server and the reason.
+    const QByteArray said = down->root().compact();
+    QVERIFY2(said.contains(QByteArray("Redis at 127.0.0.1:" + QByteArray::number(redis.port()))), said.constData());
+    QVERIFY2(said.contains("Connection refused"), said.constData());
+    QCOMPARE(httpRequest(server.port(), "GET", "/readyz").status, 503);
+
+    QVERIFY2(redis.restart(), qPrintable(redis.errorString()));
+    QElapsedTimer recovering;
+    recovering.start();
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            auto up = client.call(QStringLiteral("state_set"), R"({"key":"crash/redis","value":2})");
+            return up && structured(*up) && structured(*up)->find("ok")->toBool();
+        }(),
+        30000);
+    qInfo() << "first write answered" << recovering.elapsed() << "ms after redis-server came up";
+    QCOMPARE(httpRequest(server.port(), "GET", "/readyz").status, 200);
+}
+
+void TestCrash::redisKilledRepeatedly()
+{
+    // redis-server (append-only file, fsync always) killed with SIGKILL while a round of writes is
+    // on the wire, again and again: every write answered before each kill is there afterwards, and
+    // the sidecar recovers by itself each time.
+    QVERIFY2(QFileInfo(RedisServerProcess::redisServerBinary()).isExecutable(),
+             "redis-server is not installed (scripts/setup.sh installs it)");
+    constexpr int kKills = 4;
+    constexpr int kWave = 24;
+    RedisServerProcess redis;
+    QVERIFY2(redis.start({QStringLiteral("--appendonly"), QStringLiteral("yes"), QStringLiteral("--appendfsync"),
+                          QStringLiteral("always")}),
+             qPrintable(redis.errorString()));
+    HttpServerProcess server;
+    QVERIFY2(server.start({}, {}, redisEnvironment(redis)), qPrintable(server.errorString()));
+    McpHttpClient client(server.port());
+    QVERIFY2(client.initialize(), qPrintable(client.errorString()));
+
+    std::map<QByteArray, qint64> acked; // key -> the newest answered value
+    qint64 next = 0;
+    int unavailable = 0;
+    for (int kill = 0; kill < kKills; ++kill) {
+        QElapsedTimer writing;
+        writing.start();
+        const qint64 killAfterMs = 200 + qint64(QRandomGenerator::global()->bounded(600));
+        bool killed = false;
+        while (!killed) {
+            killed = writing.elapsed() >= killAfterMs;
+            std::vector<QByteArray> args;
+            std::vector<std::pair<QByteArray, qint64>> writes;
+            for (int i = 0; i < kWave; ++i) {
+                const QByteArray key = "crash/redis/k" + QByteArray::number(i);
+                writes.emplace_back(key, next);
+                args.push_back(R"({"key":")" + key + R"(","value":)" + QByteArray::number(next++) + "}");
+            }
+            std::vector<std::unique_ptr<HttpConnection>> connections;
+            for (const QByteArray &a : args)
+                connections.push_back(client.startCall(QStringLiteral("state_set"), a));
+            if (killed)
+                redis.kill();
+            for (std::size_t i = 0; i < connections.size(); ++i) {
+                const Answer a = readAnswer(connections[i].get(), 30000);
+                if (a.sc() && a.flag("ok")) {
+                    acked[writes[i].first] = std::max(acked[writes[i].first], writes[i].second);
+                    continue;
+                }
+                QVERIFY2(killed, qPrintable(a.problem)); // before the kill, every write succeeds
+                QVERIFY2(a.doc && toolErrorCode(*a.doc) == QLatin1String("unavailable"), qPrintable(a.problem));
+                ++unavailable;
+            }
+        }
+        QVERIFY2(redis.restart(), qPrintable(redis.errorString()));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                auto up = client.call(QStringLiteral("state_get"), R"({"key":"crash/redis/k0"})");
+                return up && structured(*up);
+            }(),
+            30000);
+        for (const auto &[key, value] : acked) {
+            const Answer got = call(client, QStringLiteral("state_get"), R"({"key":")" + key + R"("})");
+            QVERIFY2(got.sc() && got.flag("found"), qPrintable(QString::fromUtf8(key) + u' ' + got.problem));
+            const qint64 stored = got.sc()->find("value")->toInt64().value_or(-1);
+            QVERIFY2(stored >= value, qPrintable(QStringLiteral("%1: %2 stored, %3 answered")
+                                                     .arg(QString::fromUtf8(key))
+                                                     .arg(stored)
+                                                     .arg(value)));
+        }
+    }
+    qInfo() << kKills << "kills of redis-server," << next << "writes sent," << unavailable
+            << "answered unavailable, every answered one kept";
 }
 
 QTEST_GUILESS_MAIN(TestCrash)
