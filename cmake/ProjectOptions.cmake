@@ -14,6 +14,7 @@ option(SIDECAR_BUILD_BENCH "Build the benchmark harness" ON)
 option(SIDECAR_WERROR "Treat warnings as errors" OFF)
 option(SIDECAR_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 option(SIDECAR_FORCE_ASSERTS "Keep Q_ASSERT in release builds" OFF)
+option(SIDECAR_FUZZ "Build tests/fuzz as libFuzzer targets, everything with ASan + UBSan (clang; the fuzz preset)" OFF)
 
 add_library(sidecar_flags INTERFACE)
 add_library(sidecar::flags ALIAS sidecar_flags)
@@ -32,7 +33,21 @@ target_compile_definitions(sidecar_flags INTERFACE
     SIDECAR_VERSION="${PROJECT_VERSION}"
     $<$<BOOL:${SIDECAR_FORCE_ASSERTS}>:QT_FORCE_ASSERTS>)
 if(SIDECAR_SANITIZE)
+    # float-cast-overflow (a double out of an integer's range converted to it: UB) is not part of
+    # g++'s "undefined"; hostile numbers in requests make it worth checking.
     target_compile_options(sidecar_flags INTERFACE
-        -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
-    target_link_options(sidecar_flags INTERFACE -fsanitize=address,undefined)
+        -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer
+        -fno-sanitize-recover=undefined,float-cast-overflow)
+    target_link_options(sidecar_flags INTERFACE -fsanitize=address,undefined,float-cast-overflow)
+endif()
+if(SIDECAR_FUZZ)
+    if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+        message(FATAL_ERROR "SIDECAR_FUZZ needs clang (configure with the fuzz preset)")
+    endif()
+    # Coverage instrumentation for libFuzzer and the sanitizers in every library; the targets in
+    # tests/fuzz add -fsanitize=fuzzer, which links libFuzzer's main().
+    target_compile_options(sidecar_flags INTERFACE
+        -fsanitize=fuzzer-no-link,address,undefined,float-cast-overflow -fno-omit-frame-pointer
+        -fno-sanitize-recover=undefined,float-cast-overflow)
+    target_link_options(sidecar_flags INTERFACE -fsanitize=address,undefined,float-cast-overflow)
 endif()

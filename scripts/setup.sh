@@ -35,6 +35,8 @@ readonly APT_PACKAGES=(
     xvfb xauth fonts-dejavu-core
     # CPack .deb
     dpkg-dev file
+    # hostile-input checks: clang's libFuzzer and sanitizer runtimes (the fuzz preset), valgrind
+    clang libclang-rt-14-dev valgrind
 )
 
 # Only for the benchmark (bench/run.sh): the HTTP load generator and the chart.

@@ -343,6 +343,21 @@ std::vector<Setting> buildSettings()
     t.push_back(integerSetting("SIDECAR_HTTP_LISTEN_BACKLOG", "--http-listen-backlog", "integer",
                                &Config::httpListenBacklog, 1, 65535,
                                "Connections the kernel queues while the server is busy accepting."));
+    t.push_back(secondsSetting("SIDECAR_HTTP_REQUEST_TIMEOUT", "--http-request-timeout", &Config::httpRequestTimeout,
+                               "How long a client may take to send a whole request (line, headers and body) from "
+                               "its first byte; a slower one gets 408 and is disconnected."));
+    t.push_back(integerSetting("SIDECAR_HTTP_MAX_SESSIONS", "--http-max-sessions", "integer", &Config::httpMaxSessions,
+                               1, 10000000,
+                               "Most MCP sessions live at once over HTTP; an initialize beyond is refused with 503 "
+                               "until sessions end (DELETE, or the idle timeout)."));
+    t.push_back(integerSetting("SIDECAR_HTTP_RATE_LIMIT", "--http-rate-limit", "integer", &Config::httpRateLimit, 0,
+                               1000000000,
+                               "Requests per second one HTTP connection may send on average; more are answered "
+                               "429 with Retry-After. 0: no limit."));
+    t.push_back(integerSetting("SIDECAR_HTTP_RATE_BURST", "--http-rate-burst", "integer", &Config::httpRateBurst, 1,
+                               1000000000,
+                               "Requests one HTTP connection may send at once above SIDECAR_HTTP_RATE_LIMIT "
+                               "before it applies."));
     return t;
 }
 

@@ -54,6 +54,10 @@ struct Config
     double httpHeaderTimeout = 10;     // SIDECAR_HTTP_HEADER_TIMEOUT: seconds to receive a request's headers
     double sessionIdleTimeout = 3600;  // SIDECAR_SESSION_IDLE_TIMEOUT: seconds before an unused MCP session ends
     int httpListenBacklog = 1024;      // SIDECAR_HTTP_LISTEN_BACKLOG
+    double httpRequestTimeout = 30;    // SIDECAR_HTTP_REQUEST_TIMEOUT: seconds to receive a whole request
+    int httpMaxSessions = 10000;       // SIDECAR_HTTP_MAX_SESSIONS: live MCP sessions
+    qint64 httpRateLimit = 100000;     // SIDECAR_HTTP_RATE_LIMIT: requests per second per connection (0: off)
+    qint64 httpRateBurst = 200000;     // SIDECAR_HTTP_RATE_BURST: requests above the rate a connection may burst
 
     // True for "localhost", 127.0.0.0/8 and ::1: an address only local users can reach.
     bool isLoopbackHost() const;

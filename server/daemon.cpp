@@ -7,9 +7,12 @@
 #include <QHostInfo>
 #include <QTimer>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <optional>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -80,6 +83,40 @@ bool waitConnected(store::redis::RedisConnection &connection, int timeoutMs)
     deadline.start(timeoutMs);
     loop.exec();
     return connection.isConnected();
+}
+
+// Every connection costs a descriptor: the soft limit (often 1024) goes up to the hard one, so
+// that SIDECAR_HTTP_MAX_CONNECTIONS, not the process, decides how many clients are served. Out of
+// descriptors, the server pauses accepting for a moment (httpserver.h) instead of failing.
+void raiseOpenFilesLimit(int maxConnections)
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        const int error = errno;
+        qCDebug(lcServer) << "cannot read the open files limit:" << std::strerror(error);
+        return;
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && (limit.rlim_max == RLIM_INFINITY || limit.rlim_cur < limit.rlim_max)) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        // RLIM_INFINITY is refused for this resource; nr_open (1048576 by default) is the ceiling.
+        if (raised.rlim_cur == RLIM_INFINITY)
+            raised.rlim_cur = 1048576;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        } else {
+            const int error = errno;
+            qCDebug(lcServer) << "cannot raise the open files limit:" << std::strerror(error);
+        }
+    }
+    const quint64 current = limit.rlim_cur == RLIM_INFINITY ? quint64(-1) : quint64(limit.rlim_cur);
+    qCDebug(lcServer) << "open files limit:" << current;
+    // stdio, the store, the listener and a few more besides the connections.
+    constexpr quint64 kReserve = 64;
+    if (current < quint64(maxConnections) + kReserve)
+        qCWarning(lcServer).nospace() << "the open files limit (" << current << ") is below SIDECAR_HTTP_MAX_CONNECTIONS ("
+                                      << maxConnections << ") plus " << kReserve
+                                      << ": connections past it wait until descriptors free up";
 }
 
 } // namespace
@@ -323,16 +360,22 @@ int Daemon::startHttp()
     serverOptions.idleTimeoutMs = int(m_config.httpIdleTimeout * 1000);
     serverOptions.headerTimeoutMs = int(m_config.httpHeaderTimeout * 1000);
     serverOptions.listenBacklog = m_config.httpListenBacklog;
+    serverOptions.requestTimeoutMs = int(std::min(m_config.httpRequestTimeout * 1000, 2e9));
+    serverOptions.requestRate = double(m_config.httpRateLimit);
+    serverOptions.requestBurst = double(m_config.httpRateBurst);
     // A one-shot answer is written whole: its bytes must fit the per-connection buffer cap
     // (the text copy doubles a result; escapes may double it again).
     serverOptions.maxWriteBuffer = std::max<qint64>(serverOptions.maxWriteBuffer, 4 * m_config.maxReplyBytes + (4 << 20));
     m_httpServer = std::make_unique<http::HttpServer>(serverOptions);
+    m_httpServer->setRefusalFormatter(&http::McpHttpEndpoint::jsonRpcRefusal);
+    raiseOpenFilesLimit(m_config.httpMaxConnections);
 
     http::McpHttpOptions endpointOptions;
     endpointOptions.allowedOrigins = m_config.allowedOrigins;
     endpointOptions.allowedHosts = m_config.allowedHosts;
     endpointOptions.checkHost = m_config.isLoopbackHost() || !m_config.allowedHosts.isEmpty();
     endpointOptions.sessionIdleTimeoutMs = int(std::min(m_config.sessionIdleTimeout * 1000, 2e9));
+    endpointOptions.maxSessions = m_config.httpMaxSessions;
     endpointOptions.maxRequestBytes = maxRequestBytes();
     endpointOptions.maxReplyBytes = m_config.maxReplyBytes;
     m_endpoint = std::make_unique<http::McpHttpEndpoint>(*m_registry, protocol::ServerInfo{}, endpointOptions);

@@ -36,9 +36,9 @@ class Value
 {
 public:
     Value() = default;
-    explicit Value(Type type) : m_type(type) {}
+    explicit Value(Type type);
 
-    static Value makeNull() { return Value(Type::Null); }
+    static Value makeNull();
     static Value makeBool(bool b);
     static Value makeString(std::string decoded);
     static Value makeNumber(std::string text); // text must be a valid JSON number
@@ -100,6 +100,11 @@ struct Member
     std::string key; // decoded UTF-8
     Value value;
 };
+
+// Defined here, not in the class: these need Member complete (clang instantiates the members'
+// vector where they are defined).
+inline Value::Value(Type type) : m_type(type) {}
+inline Value Value::makeNull() { return Value(Type::Null); }
 
 struct ParseError
 {

@@ -72,7 +72,10 @@ void McpServerSession::rejectOversized(qint64 size)
 
 void McpServerSession::handle(const QByteArray &text)
 {
-    handle(text, [this](const QByteArray &message) { send(message); });
+    handle(text, [this](const QByteArray &message) {
+        if (!message.isEmpty()) // empty: a cancelled request's withheld answer
+            send(message);
+    });
 }
 
 bool McpServerSession::handle(const QByteArray &text, std::function<void(const QByteArray &)> reply)
@@ -107,33 +110,36 @@ bool McpServerSession::handle(const QByteArray &text, std::function<void(const Q
     {
         QList<QByteArray> responses;
         int outstanding = 1; // the dispatch loop itself
+        int answering = 0;   // requests among the messages
     };
     auto batch = std::make_shared<Batch>();
     auto complete = [out, batch]() {
-        if (--batch->outstanding != 0 || batch->responses.isEmpty())
+        if (--batch->outstanding != 0 || batch->answering == 0)
             return;
-        out('[' + batch->responses.join(',') + ']');
+        // Every request cancelled: the batch is over without an answer (an empty message).
+        out(batch->responses.isEmpty() ? QByteArray() : '[' + batch->responses.join(',') + ']');
     };
-    int answering = 0;
     for (json::Value &message : root.items()) {
         ++batch->outstanding;
         const bool answers = handleMessage(message, [batch, complete](QByteArray r) {
-            batch->responses.append(std::move(r));
+            if (!r.isEmpty())
+                batch->responses.append(std::move(r));
             complete();
         });
         if (answers)
-            ++answering;
+            ++batch->answering;
         else
             complete();
     }
     complete();
-    return answering > 0;
+    return batch->answering > 0;
 }
 
 bool McpServerSession::handleMessage(const json::Value &message, std::function<void(QByteArray)> respond)
 {
     // Every path below either calls `respond` exactly once and returns true or, for a
-    // notification or a client's response, never calls it and returns false.
+    // notification or a client's response, never calls it and returns false. A request the
+    // client cancelled gets `respond` with an empty message: no answer is sent, but it is over.
     auto invalid = [&](const QByteArray &id, const QString &why) {
         respond(jsonrpc::errorResponse(id, jsonrpc::InvalidRequest, QStringLiteral("Invalid Request: ") + why));
     };
@@ -344,8 +350,9 @@ void McpServerSession::handleToolCall(const QByteArray &id, const json::Value *p
             self->m_observer({name, result ? std::nullopt : std::optional<ErrorCode>(result.error().code), false,
                               double(started.nsecsElapsed()) / 1e9});
         const bool cancelled = self->m_cancelled.remove(id);
-        if (!cancelled)
-            respond(result ? toolResultResponse(id, *result) : jsonrpc::response(id, toolError(result.error())));
+        respond(cancelled  ? QByteArray()
+                : result ? toolResultResponse(id, *result)
+                         : jsonrpc::response(id, toolError(result.error())));
         self->finishPending(id);
     });
 }

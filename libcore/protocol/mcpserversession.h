@@ -78,7 +78,9 @@ public:
     void handle(const QByteArray &text);
     // The same, with the answers to this text going to `reply` (once, now or later: a batch is
     // answered as one array). Returns false when no answer will come (only notifications or
-    // responses), as HTTP needs to know to answer 202 at once.
+    // responses), as HTTP needs to know to answer 202 at once. `reply` gets an empty message when
+    // the client cancelled the request (every request of a batch): nothing is to be sent, but the
+    // request is over (HTTP ends its POST).
     bool handle(const QByteArray &text, std::function<void(const QByteArray &)> reply);
     // A message that was too large to read whole: answered with an error, id unknown.
     void rejectOversized(qint64 size);

@@ -1,13 +1,14 @@
 #pragma once
 
-// One accepted TCP connection of an HttpServer: parses requests with libhttp-parser, hands each to
-// the handler, and writes the response its HttpResponder produces. Internal to httpserver.cpp.
+// One accepted TCP connection of an HttpServer: reads requests into an HttpRequestParser
+// (libhttp-parser), hands each to the handler, and writes the response its HttpResponder produces.
+// Internal to httpserver.cpp.
 //
-// Flow: bytes are fed to the parser until a request is complete; the parser is then paused
-// (http_parser_pause) and the request dispatched. Nothing more is parsed until that response has
-// finished, which keeps pipelined responses in request order; the bytes behind it wait in m_in
-// and in the socket's bounded read buffer, and parsing resumes from a queued call (never from
-// inside a responder call, so a handler is never re-entered by the next request).
+// Flow: bytes are fed to the parser until a request is complete; the request is then dispatched.
+// Nothing more is parsed until that response has finished, which keeps pipelined responses in
+// request order; the bytes behind it wait in the parser's buffer and in the socket's bounded read
+// buffer, and parsing resumes from a queued call (never from inside a responder call, so a handler
+// is never re-entered by the next request).
 //
 // Timing: one QBasicTimer per connection, re-armed lazily: m_deadline moves freely and the timer,
 // when it fires early, sleeps again for the rest; it is restarted only when the deadline moves
@@ -31,8 +32,7 @@
 #include <QLoggingCategory>
 #include <QObject>
 
-#include <http_parser.h>
-
+#include "transport/httprequestparser.h"
 #include "transport/httpserver.h"
 
 class QTcpSocket;
@@ -66,19 +66,7 @@ protected:
 
 private:
     enum class Mode { Open, Closing, Lingering, Dead };
-    // Open connections only: where the current request is.
-    enum class Phase { Idle, Headers, Body, Handling };
-
-    // http_parser callbacks (ParserCallbacks in the .cpp forwards to these).
-    int onMessageBegin();
-    int onUrl(const char *at, size_t length);
-    int onHeaderField(const char *at, size_t length);
-    int onHeaderValue(const char *at, size_t length);
-    int onHeadersComplete();
-    int onBody(const char *at, size_t length);
-    int onMessageComplete();
-    int refuse(int status); // from a callback: stop the parser, answer `status`
-    friend struct ParserCallbacks;
+    using Phase = HttpRequestParser::Phase; // Complete: the request is being handled
 
     void onReadyRead();
     void onBytesWritten(qint64 bytes);
@@ -87,10 +75,7 @@ private:
     bool readMore();
     void processInput();
     void scheduleProcessInput();
-    bool scanMethodToken(); // false: the method token is not complete yet
-    bool retryWithUnknownMethod();
     void dispatch();
-    void splitTarget();
     void failRequest(int status);
 
     enum class Framing { None, Length, Chunked };
@@ -111,26 +96,8 @@ private:
 
     HttpServer *m_server;
     QTcpSocket *m_socket;
-    http_parser m_parser;
+    HttpRequestParser m_parser;
     Mode m_mode = Mode::Open;
-    Phase m_phase = Phase::Idle;
-
-    QByteArray m_in; // bytes read from the socket, parsed up to m_inPos
-    qsizetype m_inPos = 0;
-
-    HttpRequest m_request;
-    QByteArray m_field;          // the header name being received, lower-cased
-    bool m_lastWasValue = false; // a field callback after a value callback starts a new header
-    qint64 m_headerBytes = 0;    // the request line and headers, as counted by the callbacks
-    int m_errorStatus = 0;       // set by refuse()
-    bool m_methodScanned = false;
-    qsizetype m_methodTokenStart = -1; // in m_in, the scanned method token
-    qsizetype m_methodTokenEnd = -1;
-    bool m_methodRetried = false;
-    bool m_methodOverride = false; // the request's method is m_unknownMethod
-    QByteArray m_unknownMethod;
-    bool m_keepAlive = true;
-    bool m_isHead = false;
 
     QByteArray m_head;                          // response heads are built here
     std::shared_ptr<HttpResponder> m_responder; // the current (or last) request's

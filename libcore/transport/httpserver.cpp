@@ -1,11 +1,14 @@
 #include "transport/httpserver.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
 #include <QElapsedTimer>
 #include <QTcpServer>
+#include <QTcpSocket>
+#include <QTimer>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +23,11 @@ Q_LOGGING_CATEGORY(lcHttp, "sidecar.http")
 
 namespace {
 
+// After an accept error that paused the listener (EMFILE, ...): how long until it accepts again.
+constexpr int kAcceptRetryMs = 200;
+// After a 408 for a request past its deadline: how long the client may read it before the close.
+constexpr int kLingerMs = 2000;
+
 HttpServerOptions sanitized(HttpServerOptions o)
 {
     o.maxHeaderBytes = std::clamp<qint64>(o.maxHeaderBytes, 256, qint64(1) << 30);
@@ -27,7 +35,15 @@ HttpServerOptions sanitized(HttpServerOptions o)
     o.maxConnections = std::max(o.maxConnections, 1);
     o.listenBacklog = std::max(o.listenBacklog, 1);
     o.maxWriteBuffer = std::max<qint64>(o.maxWriteBuffer, 4096);
+    o.requestRate = std::max(o.requestRate, 0.0);
+    o.requestBurst = std::max(o.requestBurst, 1.0);
     return o;
+}
+
+std::pair<QByteArray, QByteArray> plainRefusal(int status, const QString &message)
+{
+    Q_UNUSED(status);
+    return {QByteArrayLiteral("text/plain; charset=utf-8"), message.toUtf8() + '\n'};
 }
 
 // libhttp-parser has one process-wide header limit (80 KiB by default) of its own; ours is
@@ -176,8 +192,21 @@ private:
 HttpServer::HttpServer(HttpServerOptions options, QObject *parent)
     : QObject(parent), m_options(sanitized(options)), m_listener(new TcpListener(this))
 {
+    m_handler = [this](const HttpRequest &request, std::shared_ptr<HttpResponder> responder) {
+        dispatch(request, std::move(responder));
+    };
+    m_refusalFormatter = plainRefusal;
     m_listener->setListenBacklogSize(m_options.listenBacklog);
+    connect(m_listener, &QTcpServer::acceptError, this, &HttpServer::onAcceptError);
     raiseParserHeaderLimit(m_options.maxHeaderBytes);
+    if (m_options.requestTimeoutMs > 0) {
+        // A sweep rather than a timer per connection: the deadline is a bound against abuse, a
+        // quarter of it late is precise enough.
+        m_deadlineSweep = new QTimer(this);
+        m_deadlineSweep->setTimerType(Qt::CoarseTimer);
+        connect(m_deadlineSweep, &QTimer::timeout, this, &HttpServer::enforceRequestDeadlines);
+        m_deadlineSweep->start(std::clamp(m_options.requestTimeoutMs / 4, 20, 1000));
+    }
 }
 
 HttpServer::~HttpServer()
@@ -215,7 +244,12 @@ bool HttpServer::isListening() const
 
 void HttpServer::setHandler(HttpHandler handler)
 {
-    m_handler = std::move(handler);
+    m_appHandler = std::move(handler);
+}
+
+void HttpServer::setRefusalFormatter(RefusalFormatter formatter)
+{
+    m_refusalFormatter = formatter ? std::move(formatter) : RefusalFormatter(plainRefusal);
 }
 
 int HttpServer::connectionCount() const
@@ -268,11 +302,153 @@ void HttpServer::incomingConnection(qintptr socketDescriptor)
         return;
     }
     m_connections.insert(c);
+    Guard &guard = m_guards[c];
+    if (m_options.requestTimeoutMs > 0) {
+        // Connected after the connection's own slot, so this runs once it has parsed the input:
+        // a request completed by it has been dispatched by then.
+        auto *socket = c->findChild<QTcpSocket *>(QString(), Qt::FindDirectChildrenOnly);
+        Q_ASSERT(socket);
+        if (socket) {
+            guard.socket = socket;
+            connect(socket, &QIODevice::readyRead, this, [this, c] { noteInput(c); });
+        }
+    }
 }
 
 void HttpServer::removeConnection(HttpConnection *connection)
 {
     m_connections.remove(connection);
+    m_guards.remove(connection);
+}
+
+void HttpServer::dispatch(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+{
+    HttpConnection *c = responder->m_connection.data();
+    const auto it = c ? m_guards.find(c) : m_guards.end();
+    if (it != m_guards.end()) {
+        Guard &g = *it;
+        g.requestStartMs = 0;
+        g.dispatchedSinceRead = true;
+        g.current = responder;
+        if (m_options.requestRate > 0) {
+            const qint64 now = monotonicMs();
+            if (g.tokens < 0) {
+                g.tokens = m_options.requestBurst;
+            } else {
+                g.tokens = std::min(m_options.requestBurst,
+                                    g.tokens + double(now - g.refilledMs) * m_options.requestRate / 1000.0);
+            }
+            g.refilledMs = now;
+            if (g.tokens < 1) {
+                const int retryAfter = int(std::ceil((1 - g.tokens) / m_options.requestRate));
+                qCDebug(lcHttp) << "rate limit: refusing a request from" << request.peer;
+                const QString message = QStringLiteral("Too many requests on this connection (at most %1 per second, "
+                                                       "bursts of %2): retry after %3 s.")
+                                            .arg(m_options.requestRate)
+                                            .arg(m_options.requestBurst)
+                                            .arg(std::max(retryAfter, 1));
+                const auto [type, body] = m_refusalFormatter(429, message);
+                responder->respond(429,
+                                   {{QByteArrayLiteral("Content-Type"), type},
+                                    {QByteArrayLiteral("Retry-After"), QByteArray::number(std::max(retryAfter, 1))}},
+                                   body);
+                return;
+            }
+            g.tokens -= 1;
+        }
+    }
+    if (m_appHandler)
+        m_appHandler(request, std::move(responder));
+    else
+        responder->respond(404, {}, {});
+}
+
+// The connection times the arrival of headers and the pauses between requests itself; the deadline
+// for a whole request is kept here, from the socket's input and the dispatches, since the
+// connection's parser knows nothing of it.
+void HttpServer::noteInput(HttpConnection *connection)
+{
+    const auto it = m_guards.find(connection);
+    if (it == m_guards.end())
+        return;
+    Guard &g = *it;
+    if (std::exchange(g.dispatchedSinceRead, false))
+        return; // the input completed a request; what follows it is timed from the next input
+    if (g.requestStartMs != 0)
+        return;
+    const std::shared_ptr<HttpResponder> current = g.current.lock();
+    if (current && current->isOpen())
+        return; // a response is outstanding: the connection reads nothing until it is done
+    g.requestStartMs = std::max<qint64>(monotonicMs(), 1); // 0 means none
+}
+
+void HttpServer::enforceRequestDeadlines()
+{
+    const qint64 now = monotonicMs();
+    QList<HttpConnection *> late;
+    for (auto it = m_guards.begin(); it != m_guards.end(); ++it) {
+        Guard &g = *it;
+        if (g.requestStartMs == 0 || now - g.requestStartMs < m_options.requestTimeoutMs)
+            continue;
+        const std::shared_ptr<HttpResponder> current = g.current.lock();
+        if (current && current->isOpen()) {
+            g.requestStartMs = 0; // the request did arrive and is being answered
+            continue;
+        }
+        const auto *socket = qobject_cast<const QTcpSocket *>(g.socket.data());
+        if (socket && socket->bytesToWrite() > 0) {
+            // The last answer is still being sent: its reader is timed by the idle timeout, and
+            // the next request by this one once the answer is out.
+            g.requestStartMs = now;
+            continue;
+        }
+        late.append(it.key());
+    }
+    for (HttpConnection *c : late) {
+        Guard &g = m_guards[c];
+        g.requestStartMs = 0;
+        auto *socket = qobject_cast<QTcpSocket *>(g.socket.data());
+        if (!socket || socket->socketDescriptor() < 0) {
+            c->abort();
+            continue;
+        }
+        qCDebug(lcHttp) << "request timeout (the whole request) for" << socket->peerAddress();
+        // The connection stops parsing (its input is dropped from now on), answers 408 and sends
+        // FIN, then lingers a moment so that closing with unread input does not reset the
+        // connection before the client reads the answer.
+        QObject::disconnect(socket, &QIODevice::readyRead, c, nullptr);
+        QObject::disconnect(socket, &QIODevice::readyRead, this, nullptr);
+        socket->readAll();
+        connect(socket, &QIODevice::readyRead, socket, [socket] { socket->readAll(); });
+        static const char k408[] = "HTTP/1.1 408 Request Timeout\r\n"
+                                   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        const int fd = int(socket->socketDescriptor());
+        (void)::send(fd, k408, sizeof k408 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+        QTimer::singleShot(kLingerMs, c, [c] { c->abort(); });
+    }
+}
+
+void HttpServer::onAcceptError()
+{
+    // Qt paused the listener (QTcpServer does after every accept error but EAGAIN-like ones): it
+    // would never accept again by itself.
+    ++m_acceptErrors;
+    const qint64 now = monotonicMs();
+    if (m_lastAcceptErrorLogMs < 0 || now - m_lastAcceptErrorLogMs >= 10000) {
+        qCWarning(lcHttp).nospace() << "cannot accept connections: " << m_listener->errorString() << " ("
+                                    << m_connections.size() << " open, " << m_acceptErrors
+                                    << " failed accepts so far); trying again every " << kAcceptRetryMs << " ms";
+        m_lastAcceptErrorLogMs = now;
+    }
+    if (m_resumeScheduled)
+        return;
+    m_resumeScheduled = true;
+    QTimer::singleShot(kAcceptRetryMs, this, [this] {
+        m_resumeScheduled = false;
+        if (m_listener->isListening())
+            m_listener->resumeAccepting();
+    });
 }
 
 const QByteArray &HttpServer::dateLine()

@@ -16,9 +16,20 @@
 // `100 Continue` then); a malformed request, a negative, invalid or repeated Content-Length, or
 // Content-Length with Transfer-Encoding, an HTTP/1.1 request without Host -> 400; HTTP/2 or later
 // (or 0.9) -> 505; a request whose headers did not arrive within headerTimeoutMs of its first byte
-// -> 408. Connections beyond maxConnections are answered 503 and closed at once. Any method token
-// reaches the handler, also those libhttp-parser does not know (405/501 is the handler's call).
-// Warnings go to the logging category "sidecar.http"; refused requests are logged at debug level.
+// -> 408; a whole request (line, headers and body) that did not arrive within requestTimeoutMs of
+// its first byte -> 408 (a body trickled in a byte at a time would otherwise keep resetting the
+// idle timeout). Connections beyond maxConnections are answered 503 and closed at once. Any method
+// token reaches the handler, also those libhttp-parser does not know (405/501 is the handler's
+// call). Warnings go to the logging category "sidecar.http"; refused requests are logged at debug
+// level.
+//
+// Rate: each connection may send requestRate requests per second on average, in bursts of up to
+// requestBurst (a token bucket); a request beyond is not given to the handler but answered 429
+// with Retry-After, in the format setRefusalFormatter() chose, and the connection stays open.
+//
+// Accepting: Qt pauses a QTcpServer after an accept error other than a temporary one (EMFILE when
+// the process is out of descriptors, ENFILE, ENOBUFS); the server logs it and resumes accepting
+// after a short pause, so that it does not stop accepting for good once descriptors free up.
 //
 // Not supported: upgrades (an Upgrade header is ignored, CONNECT is answered by the handler and the
 // connection then closed), trailers (read and dropped), and clients that half-close after sending
@@ -34,11 +45,15 @@
 
 #include <QByteArray>
 #include <QByteArrayView>
+#include <QHash>
 #include <QHostAddress>
 #include <QList>
 #include <QObject>
 #include <QPointer>
 #include <QSet>
+#include <QString>
+
+class QTimer;
 
 namespace sidecar::http {
 
@@ -64,6 +79,14 @@ struct HttpServerOptions
     int listenBacklog = 1024;
     // Per connection: a stream whose unsent bytes pass this is cut off.
     qint64 maxWriteBuffer = qint64(8) << 20;
+    // The first byte of a request to its last (line, headers and body); a request still arriving
+    // then -> 408. Time between requests and time the handler takes do not count.
+    int requestTimeoutMs = 30000;
+    // Per connection: requests per second on average (<= 0: no limit) and the burst allowed above
+    // it; beyond -> 429. Far above what one connection of an agent or a benchmark sends (one
+    // connection calling state_get back to back: about 15000 per second on a 2-core machine).
+    double requestRate = 100000;
+    double requestBurst = 200000;
 };
 
 using HttpHeaders = QList<std::pair<QByteArray, QByteArray>>;
@@ -137,6 +160,7 @@ protected:
 
 private:
     friend class HttpConnection;
+    friend class HttpServer;
     enum class State { Pending, Streaming, Finished, Gone };
 
     QPointer<HttpConnection> m_connection;
@@ -146,6 +170,10 @@ private:
 
 // Called once per request, on the server's thread; the request reference dies with the call.
 using HttpHandler = std::function<void(const HttpRequest &, std::shared_ptr<HttpResponder>)>;
+
+// The body of an answer the server gives on its own (429 over the rate limit), in the
+// application's error format: {content type, body}. `message` is one sentence for a human.
+using RefusalFormatter = std::function<std::pair<QByteArray, QByteArray>(int status, const QString &message)>;
 
 // The listener and its connections. Shutdown: stopListening() (no new connections; idle keep-alive
 // connections close, busy ones close after their current response), then closeAll().
@@ -165,6 +193,8 @@ public:
 
     // Without a handler every request is answered 404.
     void setHandler(HttpHandler handler);
+    // Without one, the server's own refusals are text/plain.
+    void setRefusalFormatter(RefusalFormatter formatter);
 
     int connectionCount() const;
     const HttpServerOptions &options() const { return m_options; }
@@ -177,15 +207,41 @@ private:
     friend class HttpConnection;
     friend class TcpListener;
 
+    // What the server tracks of each connection beside the connection itself: its rate bucket
+    // and where its current request stands against requestTimeoutMs.
+    struct Guard
+    {
+        double tokens = -1;      // the rate bucket; < 0: full (not used yet)
+        qint64 refilledMs = 0;
+        qint64 requestStartMs = 0; // input of a request not yet complete arrived since; 0: none
+        bool dispatchedSinceRead = false;
+        std::weak_ptr<HttpResponder> current; // the last request's responder
+        QPointer<QObject> socket;
+    };
+
     void incomingConnection(qintptr socketDescriptor);
     void removeConnection(HttpConnection *connection);
+    // Every request passes here (m_handler) on its way to the application's handler.
+    void dispatch(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
+    // The connection's socket had input: a request may have begun.
+    void noteInput(HttpConnection *connection);
+    // Closes connections whose request has been arriving for longer than requestTimeoutMs.
+    void enforceRequestDeadlines();
+    void onAcceptError();
     // "Date: <IMF-fixdate>\r\n", recomputed once per second.
     const QByteArray &dateLine();
 
     const HttpServerOptions m_options;
-    HttpHandler m_handler;
+    HttpHandler m_handler; // dispatch(), which HttpConnection calls
+    HttpHandler m_appHandler;
+    RefusalFormatter m_refusalFormatter;
     TcpListener *m_listener = nullptr;
     QSet<HttpConnection *> m_connections;
+    QHash<HttpConnection *, Guard> m_guards;
+    QTimer *m_deadlineSweep = nullptr;
+    bool m_resumeScheduled = false;
+    qint64 m_lastAcceptErrorLogMs = -1;
+    qint64 m_acceptErrors = 0;
     bool m_draining = false;
     qint64 m_dateSecond = -1;
     QByteArray m_dateLine;

@@ -7,6 +7,7 @@
 #include <QUrl>
 
 #include "protocol/json.h"
+#include "protocol/jsonrpc.h"
 
 Q_LOGGING_CATEGORY(lcMcpHttp, "sidecar.mcphttp")
 
@@ -126,6 +127,12 @@ McpHttpEndpoint::McpHttpEndpoint(const protocol::ToolRegistry &registry, protoco
 McpHttpEndpoint::~McpHttpEndpoint()
 {
     close();
+}
+
+std::pair<QByteArray, QByteArray> McpHttpEndpoint::jsonRpcRefusal(int status, const QString &message)
+{
+    Q_UNUSED(status);
+    return {kJson, jsonrpc::errorResponse(jsonrpc::kNullId, kServerBusy, message)};
 }
 
 void McpHttpEndpoint::addRoute(const QByteArray &path, Route route, bool needsAuth)
@@ -483,6 +490,24 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
             refuse(*responder, 400, QStringLiteral("The Mcp-Session-Id header is required."));
             return;
         }
+        if (m_sessions.size() >= m_options.maxSessions) {
+            const json::Value *id = doc->root().find("id");
+            ++m_refusedSessions;
+            if (!m_refusalLogged.isValid() || m_refusalLogged.elapsed() >= 10000) {
+                qCWarning(lcMcpHttp).nospace() << "refusing new sessions: " << m_sessions.size()
+                                               << " live (the limit); " << m_refusedSessions << " refused so far";
+                m_refusalLogged.start();
+            }
+            HttpHeaders h{{QByteArrayLiteral("content-type"), kJson}};
+            h.append(t_cors);
+            responder->respond(
+                503, h,
+                jsonrpc::errorResponse(id ? id->compact() : jsonrpc::kNullId, kServerBusy,
+                                       QStringLiteral("Too many MCP sessions (%1, SIDECAR_HTTP_MAX_SESSIONS): end "
+                                                      "unused ones with DELETE, or try again later.")
+                                           .arg(m_options.maxSessions)));
+            return;
+        }
         session = createSession(context);
         created = true;
     }
@@ -505,11 +530,28 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
     const bool answers = session->mcp->handle(request.body, [self, weak, responder, headers, acceptsJson, created,
                                                              streamId, keepAnswered](const QByteArray &message) {
         HttpHeaders h = headers;
-        QByteArray event = "event: message\ndata: " + message + "\n\n";
-        if (streamId)
-            event.prepend("id: p" + QByteArray::number(streamId) + ".1\n");
-        const int status = isRequestLevelError(message) ? 400 : 200;
-        auto deliver = [responder, acceptsJson, status, message, event](HttpHeaders out) {
+        // An empty message: the client cancelled the request, whose answer is withheld. The POST
+        // ends without one (202 with no body, or the stream closed).
+        const bool withheld = message.isEmpty();
+        QByteArray event;
+        if (!withheld) {
+            event = "event: message\ndata: " + message + "\n\n";
+            if (streamId)
+                event.prepend("id: p" + QByteArray::number(streamId) + ".1\n");
+        }
+        const int status = withheld ? 202 : isRequestLevelError(message) ? 400 : 200;
+        auto deliver = [responder, acceptsJson, status, message, event, withheld](HttpHeaders out) {
+            if (withheld) {
+                if (responder->isStreaming()) {
+                    responder->end();
+                } else {
+                    out.removeIf([](const auto &header) { // keeps the CORS headers only
+                        return !header.first.startsWith("access-control-") && header.first != "vary";
+                    });
+                    responder->respond(status, out, {});
+                }
+                return;
+            }
             if (!responder->isStreaming() && (acceptsJson || status != 200)) {
                 out[0].second = kJson;
                 responder->respond(status, out, message);
@@ -534,7 +576,8 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
             p->answered = true;
             p->answer = event;
             if (auto resumed = p->stream.lock(); resumed && resumed != responder && resumed->isOpen()) {
-                resumed->write(event);
+                if (!event.isEmpty())
+                    resumed->write(event);
                 resumed->end();
             }
             trimPostStreams(*s, keepAnswered);

@@ -18,8 +18,10 @@
 // anything else, and so is a Host that is not this server's name when checkHost is set (421); with an authenticator, a request without a valid bearer token is 401 with
 // `WWW-Authenticate`, and the token's scope and name apply to that request's calls.
 //
-// Sessions idle longer than sessionIdleTimeoutMs (no request, no call in flight, no open stream)
-// are reaped. A session's answers never outlive it: replies to a reaped or deleted session are
+// At most maxSessions sessions live at once: an initialize beyond is 503 with a JSON-RPC error
+// (code kServerBusy, the initialize's id) and creates nothing; the sessions that exist go on, and a
+// session another instance created is still served from the store. Sessions idle longer than
+// sessionIdleTimeoutMs (no request, no call in flight, no open stream) are reaped. A session's answers never outlive it: replies to a reaped or deleted session are
 // dropped by the session itself (QPointer).
 //
 // Thread: the HTTP server's thread (the main thread). Ownership: owns its sessions.
@@ -53,6 +55,7 @@ struct McpHttpOptions
     bool checkHost = false;
     QStringList allowedHosts;
     int sessionIdleTimeoutMs = 3600 * 1000;
+    int maxSessions = 10000; // live sessions; initialize beyond -> 503
     qint64 maxRequestBytes = qint64(2) << 20;
     qint64 maxReplyBytes = qint64(16) << 20;
     int replayEvents = 1000; // events kept per session for Last-Event-ID
@@ -70,6 +73,12 @@ public:
 
     // How long a shared session's local copy is trusted before its record is read again.
     static constexpr int kVerifyMs = 2000;
+    // The JSON-RPC error code (implementation-defined server error range) of refusals for load:
+    // too many sessions (503), too many requests on a connection (429).
+    static constexpr int kServerBusy = -32000;
+
+    // The HttpServer's own refusals (429) as JSON-RPC errors with a null id (RefusalFormatter).
+    static std::pair<QByteArray, QByteArray> jsonRpcRefusal(int status, const QString &message);
 
     McpHttpEndpoint(const protocol::ToolRegistry &registry, protocol::ServerInfo info, McpHttpOptions options,
                     QObject *parent = nullptr);
@@ -174,6 +183,8 @@ private:
     QTimer m_keepAlive;
     QTimer m_refresh; // shared sessions with an open stream: their record, every kVerifyMs
     bool m_closed = false;
+    qint64 m_refusedSessions = 0;   // initializes refused over maxSessions, for the log
+    QElapsedTimer m_refusalLogged; // invalid: never logged
 };
 
 } // namespace sidecar::http

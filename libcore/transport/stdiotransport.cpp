@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "protocol/mcpserversession.h"
+#include "transport/linesplitter.h"
 
 Q_LOGGING_CATEGORY(lcStdio, "sidecar.stdio")
 
@@ -18,7 +19,8 @@ namespace sidecar::transport {
 
 StdioTransport::StdioTransport(protocol::McpServerSession &session, qint64 maxLineBytes, int inFd, int outFd,
                                QObject *parent)
-    : QObject(parent), m_session(session), m_maxLineBytes(maxLineBytes), m_inFd(inFd), m_outFd(outFd)
+    : QObject(parent), m_session(session), m_maxLineBytes(maxLineBytes), m_inFd(inFd),
+      m_out(std::make_shared<Outbox>(outFd))
 {
     m_session.setSink([this](const QByteArray &message) { queue(message); });
     connect(&m_session, &protocol::McpServerSession::drained, this, &StdioTransport::maybeFinish);
@@ -48,10 +50,10 @@ StdioTransport::~StdioTransport()
     flush();
     const bool drained = drain(kWriterExitWaitMs);
     {
-        std::lock_guard lock(m_outMutex);
-        m_stopWriting = true;
+        std::lock_guard lock(m_out->mutex);
+        m_out->stopWriting = true;
     }
-    m_outReady.notify_all();
+    m_out->ready.notify_all();
     if (m_writer.joinable()) {
         if (drained)
             m_writer.join();
@@ -64,7 +66,7 @@ void StdioTransport::start()
 {
     if (::pipe2(m_wakeFds, O_CLOEXEC) != 0)
         qCWarning(lcStdio) << "pipe2 failed:" << strerror(errno);
-    m_writer = std::thread([this] { writeLoop(); });
+    m_writer = std::thread([out = m_out] { writeLoop(*out); });
     m_reader = std::thread([this] { readLoop(); });
 }
 
@@ -81,8 +83,7 @@ void StdioTransport::stop()
 void StdioTransport::readLoop()
 {
     QPointer<StdioTransport> self(this);
-    QByteArray pending; // the start of an unfinished line
-    qint64 skipping = -1; // >= 0: inside an oversized line, bytes seen so far
+    LineSplitter splitter(m_maxLineBytes);
     std::vector<char> buf(256 * 1024);
     for (;;) {
         if (m_stopReading)
@@ -90,7 +91,7 @@ void StdioTransport::readLoop()
         pollfd fds[2] = {{m_inFd, POLLIN, 0}, {m_wakeFds[0], POLLIN, 0}};
         const int nfds = m_wakeFds[0] >= 0 ? 2 : 1;
         // Back-pressure: while the host is not reading answers, do not read more requests.
-        if (m_backlog.load() > kMaxBacklogBytes) {
+        if (m_out->backlog.load() > kMaxBacklogBytes) {
             fds[0].events = 0;
             if (::poll(fds, nfds, 20) < 0 && errno != EINTR)
                 break;
@@ -114,36 +115,7 @@ void StdioTransport::readLoop()
             break;
         QList<QByteArray> lines;
         QList<qint64> oversized;
-        const char *p = buf.data();
-        const char *end = p + n;
-        while (p != end) {
-            const char *nl = static_cast<const char *>(memchr(p, '\n', std::size_t(end - p)));
-            const char *stop = nl ? nl : end;
-            if (skipping >= 0) {
-                skipping += stop - p;
-                if (nl) {
-                    oversized.append(skipping);
-                    skipping = -1;
-                }
-            } else if (pending.size() + (stop - p) > m_maxLineBytes) {
-                skipping = pending.size() + (stop - p);
-                pending.clear();
-                if (nl) {
-                    oversized.append(skipping);
-                    skipping = -1;
-                }
-            } else {
-                pending.append(p, stop - p);
-                if (nl) {
-                    if (pending.endsWith('\r'))
-                        pending.chop(1);
-                    if (!pending.trimmed().isEmpty())
-                        lines.append(pending);
-                    pending.clear();
-                }
-            }
-            p = nl ? nl + 1 : end;
-        }
+        splitter.feed(buf.data(), qsizetype(n), lines, oversized);
         if (!lines.isEmpty() || !oversized.isEmpty()) {
             QMetaObject::invokeMethod(this, [self, lines = std::move(lines), oversized = std::move(oversized)] {
                 if (!self)
@@ -155,8 +127,8 @@ void StdioTransport::readLoop()
         }
     }
     // A last line without a newline still counts.
-    if (!pending.trimmed().isEmpty()) {
-        QMetaObject::invokeMethod(this, [self, line = pending] {
+    if (QByteArray last = splitter.finish(); !last.isEmpty()) {
+        QMetaObject::invokeMethod(this, [self, line = std::move(last)] {
             if (self)
                 self->onLines({line});
         }, Qt::QueuedConnection);
@@ -212,49 +184,49 @@ void StdioTransport::flush()
     m_flushScheduled = false;
     if (m_outBuffer.isEmpty())
         return;
-    m_backlog += m_outBuffer.size();
+    m_out->backlog += m_outBuffer.size();
     {
-        std::lock_guard lock(m_outMutex);
-        m_handedOver.append(m_outBuffer);
+        std::lock_guard lock(m_out->mutex);
+        m_out->handedOver.append(m_outBuffer);
     }
     m_outBuffer.clear();
-    m_outReady.notify_one();
+    m_out->ready.notify_one();
 }
 
 bool StdioTransport::drain(int timeoutMs)
 {
-    std::unique_lock lock(m_outMutex);
+    std::unique_lock lock(m_out->mutex);
     if (!m_writer.joinable())
-        return m_handedOver.isEmpty();
-    return m_outDrained.wait_for(lock, std::chrono::milliseconds(timeoutMs),
-                                 [this] { return m_handedOver.isEmpty() && !m_writing; });
+        return m_out->handedOver.isEmpty();
+    return m_out->drained.wait_for(lock, std::chrono::milliseconds(timeoutMs),
+                                   [this] { return m_out->handedOver.isEmpty() && !m_out->writing; });
 }
 
 // Writer thread: writes what the transport's thread handed over, blocking as long as it takes.
-void StdioTransport::writeLoop()
+void StdioTransport::writeLoop(Outbox &out)
 {
-    std::unique_lock lock(m_outMutex);
+    std::unique_lock lock(out.mutex);
     for (;;) {
-        m_outReady.wait(lock, [this] { return m_stopWriting || !m_handedOver.isEmpty(); });
-        if (m_handedOver.isEmpty()) {
-            if (m_stopWriting)
+        out.ready.wait(lock, [&out] { return out.stopWriting || !out.handedOver.isEmpty(); });
+        if (out.handedOver.isEmpty()) {
+            if (out.stopWriting)
                 return;
             continue;
         }
         QByteArray chunk;
-        chunk.swap(m_handedOver);
-        m_writing = true;
+        chunk.swap(out.handedOver);
+        out.writing = true;
         lock.unlock();
         const char *p = chunk.constData();
         qsizetype left = chunk.size();
         bool failed = false;
         while (left > 0) {
-            const ssize_t n = ::write(m_outFd, p, std::size_t(left));
+            const ssize_t n = ::write(out.fd, p, std::size_t(left));
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
                 if (errno == EAGAIN) {
-                    pollfd pfd{m_outFd, POLLOUT, 0};
+                    pollfd pfd{out.fd, POLLOUT, 0};
                     ::poll(&pfd, 1, 1000);
                     continue;
                 }
@@ -266,11 +238,11 @@ void StdioTransport::writeLoop()
         }
         if (failed)
             qCWarning(lcStdio) << "writing stdout failed:" << strerror(errno);
-        m_backlog -= chunk.size();
+        out.backlog -= chunk.size();
         lock.lock();
-        m_writing = false;
-        if (m_handedOver.isEmpty())
-            m_outDrained.notify_all();
+        out.writing = false;
+        if (out.handedOver.isEmpty())
+            out.drained.notify_all();
     }
 }
 

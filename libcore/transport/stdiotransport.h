@@ -5,7 +5,7 @@
 // stderr). Calls are handled concurrently: every complete line is handed to the session at
 // once, and answers leave as they come, out of order, each with its id.
 //
-// Threads: a reader thread blocks in read(2) on the input, splits lines and posts them in
+// Threads: a reader thread blocks in read(2) on the input, splits lines (LineSplitter) and posts them in
 // batches to the transport's thread, where the session runs. Answers produced in one event-loop
 // pass are handed together to a writer thread, which blocks in write(2) so that the event loop
 // never does: a host that stops reading cannot stop the server from handling signals. When the
@@ -52,18 +52,18 @@ signals:
     void finished();
 
 private:
+    struct Outbox;
     void onLines(const QList<QByteArray> &lines);
     void onOversized(qint64 size);
     void onEndOfInput();
     void maybeFinish();
     void queue(const QByteArray &message);
     void readLoop();
-    void writeLoop();
+    static void writeLoop(Outbox &out);
 
     protocol::McpServerSession &m_session;
     const qint64 m_maxLineBytes;
     const int m_inFd;
-    const int m_outFd;
     QByteArray m_outBuffer;
     bool m_flushScheduled = false;
     bool m_inputEnded = false;
@@ -72,14 +72,22 @@ private:
     std::thread m_reader;
     int m_wakeFds[2] = {-1, -1}; // a pipe that interrupts the reader's poll() on stop()
 
-    // Shared with the writer thread, guarded by m_outMutex.
-    std::mutex m_outMutex;
-    std::condition_variable m_outReady;   // data handed over, or stopping
-    std::condition_variable m_outDrained; // everything handed over was written
-    QByteArray m_handedOver;
-    bool m_writing = false;
-    bool m_stopWriting = false;
-    std::atomic<qint64> m_backlog{0}; // bytes handed over and not yet written
+    // Shared with the writer thread, guarded by mutex (backlog is atomic). Owned jointly: a writer
+    // the destructor leaves blocked in write(2) may wake later (a signal, the host reading again)
+    // and must then find its state alive, never the destroyed transport.
+    struct Outbox
+    {
+        explicit Outbox(int outFd) : fd(outFd) {}
+        const int fd;
+        std::mutex mutex;
+        std::condition_variable ready;   // data handed over, or stopping
+        std::condition_variable drained; // everything handed over was written
+        QByteArray handedOver;
+        bool writing = false;
+        bool stopWriting = false;
+        std::atomic<qint64> backlog{0}; // bytes handed over and not yet written
+    };
+    const std::shared_ptr<Outbox> m_out;
     std::thread m_writer;
 };
 

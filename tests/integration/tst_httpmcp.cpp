@@ -6,7 +6,7 @@
 // malformed bodies, methods and the routes beside /mcp, Origin validation (default and
 // configured), the GET stream with resource notifications and Last-Event-ID resumption,
 // state_watch long polls across sessions and processes, shutdown with a watch pending, idle
-// sessions reaped, and clients that vanish mid-stream or mid-poll.
+// sessions reaped, the cap on live sessions, and clients that vanish mid-stream or mid-poll.
 //
 // Deadlines are generous and nothing asserts speed: where a test needs "at once", it only asks
 // for an answer well before the deadline the server would otherwise have waited for.
@@ -112,6 +112,8 @@ private slots:
     void protocolVersionHeader_data();
     void protocolVersionHeader();
     void batches();
+    void cancelledCallEndsItsPost_data();
+    void cancelledCallEndsItsPost();
     void malformedBodies_data();
     void malformedBodies();
     void manyConcurrentRequests();
@@ -149,6 +151,8 @@ private slots:
 
     // Sessions reaped
     void idleSessionsAreReaped();
+    // Sessions capped
+    void sessionCap();
 
     // Clients that vanish
     void clientVanishesMidWatch();
@@ -525,6 +529,60 @@ void TestHttpMcp::protocolVersionHeader()
         QVERIFY2(del.status == 400, qPrintable(del.describe()));
         // The session survived the refused requests.
         QVERIFY2(c.request(QStringLiteral("ping")), qPrintable(c.errorString()));
+    }
+}
+
+void TestHttpMcp::cancelledCallEndsItsPost_data()
+{
+    QTest::addColumn<QByteArray>("version");
+    QTest::addColumn<QByteArray>("accept");
+    QTest::newRow("2025-11-25, SSE") << QByteArray("2025-11-25") << QByteArray("application/json, text/event-stream");
+    QTest::newRow("2025-11-25, JSON") << QByteArray("2025-11-25") << QByteArray("application/json");
+    QTest::newRow("2025-03-26, SSE") << QByteArray("2025-03-26") << QByteArray("application/json, text/event-stream");
+}
+
+void TestHttpMcp::cancelledCallEndsItsPost()
+{
+    // The client cancels a call in flight: its answer is withheld (MCP, cancellation), and the POST
+    // that carried it still ends (202 without a body, or its stream closed without a message)
+    // instead of holding the connection for good.
+    QFETCH(QByteArray, version);
+    QFETCH(QByteArray, accept);
+    McpHttpClient c(port());
+    QVERIFY2(c.initialize(version), qPrintable(c.errorString()));
+    HeaderList headers{{"Content-Type", "application/json"}, {"Accept", accept}};
+    headers += c.sessionHeaders();
+    const QByteArray watch =
+        R"({"jsonrpc":"2.0","id":"w1","method":"tools/call","params":{"name":"state_watch","arguments":)"
+        R"({"key":"cancel/never","since_revision":1000000000,"timeout_seconds":2}}})";
+    HttpConnection call(port());
+    QVERIFY(call.connectToServer());
+    QVERIFY(call.send("POST", "/mcp", headers, watch));
+    QTest::qWait(200); // the watch is parked
+    const HttpReply cancelled =
+        c.post(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"w1","reason":"test"}})");
+    QCOMPARE(cancelled.status, 202);
+    auto ended = call.readResponse(20000);
+    QVERIFY2(ended, qPrintable(call.errorString()));
+    QVERIFY2(ended->status == 202 || ended->status == 200, qPrintable(ended->describe()));
+    for (const SseEvent &e : parseSse(ended->body))
+        QVERIFY2(!e.hasData || e.data.isEmpty(), qPrintable(ended->describe())); // no answer, only priming
+    if (ended->status == 202)
+        QVERIFY(ended->body.isEmpty());
+    // The session goes on.
+    QVERIFY2(c.request(QStringLiteral("ping")), qPrintable(c.errorString()));
+
+    if (version == "2025-03-26") {
+        // A batch whose only request is cancelled in the same batch ends too.
+        const QByteArray batch =
+            "[" + watch + R"(,{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"w1"}}])";
+        HttpConnection batchCall(port());
+        QVERIFY(batchCall.connectToServer());
+        QVERIFY(batchCall.send("POST", "/mcp", headers, batch));
+        auto batchEnded = batchCall.readResponse(20000);
+        QVERIFY2(batchEnded, qPrintable(batchCall.errorString()));
+        QVERIFY2(batchEnded->status == 202 || batchEnded->status == 200, qPrintable(batchEnded->describe()));
+        QVERIFY2(!batchEnded->body.contains("jsonrpc"), qPrintable(batchEnded->describe()));
     }
 }
 
@@ -1391,6 +1449,39 @@ void TestHttpMcp::clientVanishesMidStream()
 }
 
 // ---- The mcp-state-sidecar-http binary: HTTP without --transport.
+
+// Past SIDECAR_HTTP_MAX_SESSIONS, initialize is 503 with a JSON-RPC error carrying its id; the
+// sessions that exist go on, and a session ended makes room.
+void TestHttpMcp::sessionCap()
+{
+    HttpServerProcess server;
+    QVERIFY2(server.start({QStringLiteral("--http-max-sessions"), QStringLiteral("3")}),
+             qPrintable(server.errorString()));
+    std::vector<std::unique_ptr<McpHttpClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<McpHttpClient>(server.port()));
+        QVERIFY2(clients.back()->initialize(), qPrintable(clients.back()->errorString()));
+    }
+    for (const QByteArray &version : {QByteArray("2025-11-25"), QByteArray("2025-03-26")}) {
+        const HttpReply refused = httpRequest(server.port(), "POST", "/mcp", kPostHeaders, initializeBody(version, 41));
+        QVERIFY2(refused.status == 503, qPrintable(refused.describe()));
+        QVERIFY(!refused.hasHeader("mcp-session-id"));
+        QCOMPARE(refused.mediaType(), QByteArray("application/json"));
+        auto answer = json::parse(refused.body);
+        QVERIFY2(answer, qPrintable(refused.describe()));
+        QCOMPARE(rpcErrorCode(*answer), -32000);
+        QCOMPARE(integerText(answer->root().find("id")), QByteArray("41"));
+        QVERIFY2(answer->root().find("error")->find("message")->toQString().contains(u"SIDECAR_HTTP_MAX_SESSIONS"),
+                 qPrintable(refused.describe()));
+    }
+    for (auto &c : clients)
+        QVERIFY2(c->call(QStringLiteral("state_set"), R"({"key":"cap/k","value":1})"), qPrintable(c->errorString()));
+    QCOMPARE(clients.front()->deleteSession().status, 204);
+    McpHttpClient late(server.port());
+    QVERIFY2(late.initialize(), qPrintable(late.errorString()));
+    QVERIFY2(late.request(QStringLiteral("ping")), qPrintable(late.errorString()));
+    QVERIFY(server.stderrText().contains("refusing new sessions"));
+}
 
 void TestHttpMcp::httpBinaryServesHttp()
 {

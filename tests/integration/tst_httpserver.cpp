@@ -2,8 +2,9 @@
 // bytes from QTcpSocket and read back by a small response parser of its own (not libhttp-parser,
 // so the two sides do not share a mistake). Covers what PLATFORM.md lists against QHttpServer 6.4:
 // keep-alive and Connection: close, HTTP/1.0, in-order pipelining (also behind a stream),
-// 100-continue, header/body limits and malformed requests, idle and header timeouts, responders
-// answered after the client left, slow stream readers, the connection limit, and shutdown.
+// 100-continue, header/body limits and malformed requests, idle, header and whole-request timeouts,
+// the per-connection rate limit, responders answered after the client left, slow stream readers, the
+// connection limit, accepting again after running out of descriptors, and shutdown.
 
 #include <QtTest>
 
@@ -15,6 +16,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "transport/httpserver.h"
 
@@ -356,6 +360,11 @@ private slots:
     void headerTimeout_data();
     void headerTimeout();
     void outstandingResponseIsNotIdle();
+    void requestTimeout_data();
+    void requestTimeout();
+    void requestTimeoutSparesIdleAndBusy();
+    void rateLimit();
+    void acceptErrorResumes();
     void respondAfterDisconnect_data();
     void respondAfterDisconnect();
     void slowReaderIsCutOff();
@@ -950,6 +959,199 @@ void TestHttpServer::outstandingResponseIsNotIdle()
     QCOMPARE(s->chunks.size(), 2);
     QVERIFY(c.isConnected());
     QVERIFY(c.waitClosed(3000)); // idle afterwards
+}
+
+// A request whose body (or headers) keeps trickling in is cut off at requestTimeoutMs from its first
+// byte, although every byte came well within the idle timeout that times the body otherwise.
+void TestHttpServer::requestTimeout_data()
+{
+    QTest::addColumn<QByteArray>("head");     // sent at once
+    QTest::addColumn<QByteArray>("trickled"); // then one byte every 100 ms
+
+    QTest::newRow("body trickles") << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n")
+                                   << QByteArray(200, 'b');
+    QTest::newRow("chunked body trickles")
+        << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nc8\r\n")
+        << QByteArray(200, 'c');
+    // Behind a request answered at once: timed from the partial request's first byte.
+    QTest::newRow("behind an answered request")
+        << QByteArray("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n")
+        << QByteArray(200, 'd');
+}
+
+void TestHttpServer::requestTimeout()
+{
+    QFETCH(QByteArray, head);
+    QFETCH(QByteArray, trickled);
+
+    HttpServerOptions o;
+    o.requestTimeoutMs = 600;
+    o.headerTimeoutMs = 5000;
+    o.idleTimeoutMs = 5000; // far longer than the gaps between bytes: it never fires here
+    Fixture f(o);
+    QVERIFY(f.listening);
+    Client c(f.port());
+    QElapsedTimer t;
+    t.start();
+    c.send(head);
+    qsizetype sent = 0;
+    while (sent < trickled.size() && !c.isClosed()) {
+        QTest::qWait(100);
+        c.send(trickled.mid(sent++, 1));
+        c.pump();
+    }
+    QVERIFY2(c.isClosed() || c.waitClosed(5000), "the connection outlived its request's deadline");
+    QVERIFY2(sent < trickled.size(), "the whole body went through: no deadline applied");
+    QVERIFY2(t.elapsed() >= 500, QByteArray::number(t.elapsed()).constData());
+    std::optional<Response> r = c.next(100);
+    if (head.startsWith("GET /a")) { // the first request was answered
+        QVERIFY(r);
+        QCOMPARE(r->status, 200);
+        r = c.next(100);
+    }
+    QVERIFY(r);
+    QCOMPARE(r->status, 408);
+    QVERIFY(!f.events.contains("dispatch /"));
+    QVERIFY(!f.events.contains("dispatch /b"));
+    QTRY_COMPARE(f.server.connectionCount(), 0);
+}
+
+// The deadline times a request's arrival only: neither the pause between requests on a keep-alive
+// connection nor the time the handler takes count against it.
+void TestHttpServer::requestTimeoutSparesIdleAndBusy()
+{
+    HttpServerOptions o;
+    o.requestTimeoutMs = 300;
+    o.headerTimeoutMs = 5000;
+    o.idleTimeoutMs = 5000;
+    Fixture f(o);
+    QVERIFY(f.listening);
+    Client c(f.port());
+    c.send(get("/first"));
+    QVERIFY(c.next());
+    QTest::qWait(900); // idle for three deadlines
+    QVERIFY(c.isConnected());
+    c.send(get("/delay?ms=1000")); // answered after three deadlines
+    const auto slow = c.next(5000);
+    QVERIFY(slow);
+    QCOMPARE(slow->status, 200);
+    // A request sent in pieces well within the deadline is served.
+    const QByteArray request = post("/split", QByteArray(64, 's'));
+    c.send(request.left(20));
+    QTest::qWait(50);
+    c.send(request.mid(20, 40));
+    QTest::qWait(50);
+    c.send(request.mid(60));
+    const auto split = c.next(5000);
+    QVERIFY(split);
+    QCOMPARE(split->status, 200);
+    QCOMPARE(split->body, QByteArray(64, 's'));
+    QVERIFY(c.isConnected());
+}
+
+// A connection over its rate gets 429 with Retry-After and stays open; another connection has
+// its own bucket.
+void TestHttpServer::rateLimit()
+{
+    HttpServerOptions o;
+    o.requestRate = 1;
+    o.requestBurst = 3;
+    Fixture f(o);
+    QVERIFY(f.listening);
+    f.server.setRefusalFormatter([](int status, const QString &message) {
+        return std::pair<QByteArray, QByteArray>("application/json",
+                                                 "{\"status\":" + QByteArray::number(status) + ",\"message\":\""
+                                                     + message.toUtf8() + "\"}");
+    });
+    Client hot(f.port());
+    QElapsedTimer t;
+    t.start();
+    constexpr int n = 20;
+    QByteArray all;
+    for (int i = 0; i < n; ++i)
+        all += get("/r" + QByteArray::number(i));
+    hot.send(all); // pipelined: far faster than one per second
+    int ok = 0;
+    int limited = 0;
+    for (int i = 0; i < n; ++i) {
+        const auto r = hot.next(5000);
+        QVERIFY2(r, QByteArray::number(i).constData());
+        if (i < 3)
+            QCOMPARE(r->status, 200); // the burst
+        if (r->status == 200) {
+            ++ok;
+            continue;
+        }
+        QCOMPARE(r->status, 429);
+        ++limited;
+        QVERIFY2(r->header("retry-after").toInt() >= 1, r->header("retry-after").constData());
+        QCOMPARE(r->header("content-type"), QByteArray("application/json"));
+        QVERIFY2(r->body.startsWith("{\"status\":429,\"message\":\"Too many requests"), r->body.constData());
+    }
+    // Nothing here asserts speed: whatever time the requests took, at most one more per second of
+    // it could pass.
+    QVERIFY2(ok <= 3 + int(t.elapsed() / 1000) + 1, QByteArray::number(ok).constData());
+    QVERIFY(limited > 0);
+    QCOMPARE(f.requests, ok); // refused requests never reach the handler
+    QVERIFY(hot.isConnected());
+
+    Client other(f.port());
+    for (int i = 0; i < 3; ++i) {
+        other.send(get("/other"));
+        const auto r = other.next();
+        QVERIFY(r);
+        QCOMPARE(r->status, 200);
+    }
+
+    // After Retry-After, the hot connection is served again.
+    QTest::qWait(1100);
+    hot.send(get("/again"));
+    const auto again = hot.next();
+    QVERIFY(again);
+    QCOMPARE(again->status, 200);
+
+    // Without a formatter: plain text.
+    f.server.setRefusalFormatter({});
+    Client plain(f.port());
+    plain.send(get("/p1") + get("/p2") + get("/p3") + get("/p4") + get("/p5") + get("/p6"));
+    int plainLimited = 0;
+    for (int i = 0; i < 6; ++i) {
+        const auto r = plain.next();
+        QVERIFY(r);
+        if (r->status == 429) {
+            ++plainLimited;
+            QVERIFY2(r->header("content-type").startsWith("text/plain"), r->header("content-type").constData());
+        }
+    }
+    QVERIFY(plainLimited > 0);
+}
+
+// Out of descriptors, accept() fails with EMFILE and Qt pauses the listener; the server must
+// resume it, or it would never accept again. The test lowers its own descriptor limit (the server
+// runs in this process) so that accepting the waiting connection fails, then restores it.
+void TestHttpServer::acceptErrorResumes()
+{
+    Fixture f;
+    QVERIFY(f.listening);
+    Client c(f.port()); // connected by the kernel; the server has not accepted it yet
+    QVERIFY(c.isConnected());
+    rlimit saved{};
+    QCOMPARE(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    const int lowestFree = ::dup(0);
+    QVERIFY(lowestFree >= 0);
+    ::close(lowestFree);
+    rlimit tight = saved;
+    tight.rlim_cur = rlim_t(lowestFree); // no new descriptor can be made
+    QCOMPARE(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("^cannot accept connections: ")));
+    QTest::qWait(300); // the listener tries, fails and is paused
+    QCOMPARE(f.server.connectionCount(), 0);
+    QCOMPARE(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    c.send(get("/after"));
+    const auto r = c.next(5000);
+    QVERIFY2(r, "the server did not accept again after the descriptors were back");
+    QCOMPARE(r->status, 200);
+    QCOMPARE(f.server.connectionCount(), 1);
 }
 
 // ---- Responders that outlive their client -------------------------------------------------------

@@ -44,6 +44,8 @@ describe('mcp-state-sidecar through the official MCP TypeScript SDK', () => {
             command: binary,
             args: ['--db-path', path.join(dir, 'interop.db'), '--allow-reset'],
             stderr: 'pipe',
+            // The SDK passes only a few variables on; the sanitizer build's options must reach the server.
+            env: Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(A|UB|L)SAN_OPTIONS$/.test(k))),
         });
         transport.stderr.on('data', (chunk) => { stderr += chunk; });
         client = new Client({ name: 'sidecar-interop', version: '1.0.0' });

@@ -50,6 +50,10 @@ QString field(const Config &c, const QString &env)
         {u"SIDECAR_HTTP_HEADER_TIMEOUT"_s, [](const Config &x) { return QString::number(x.httpHeaderTimeout); }},
         {u"SIDECAR_SESSION_IDLE_TIMEOUT"_s, [](const Config &x) { return QString::number(x.sessionIdleTimeout); }},
         {u"SIDECAR_HTTP_LISTEN_BACKLOG"_s, [](const Config &x) { return QString::number(x.httpListenBacklog); }},
+        {u"SIDECAR_HTTP_REQUEST_TIMEOUT"_s, [](const Config &x) { return QString::number(x.httpRequestTimeout); }},
+        {u"SIDECAR_HTTP_MAX_SESSIONS"_s, [](const Config &x) { return QString::number(x.httpMaxSessions); }},
+        {u"SIDECAR_HTTP_RATE_LIMIT"_s, [](const Config &x) { return QString::number(x.httpRateLimit); }},
+        {u"SIDECAR_HTTP_RATE_BURST"_s, [](const Config &x) { return QString::number(x.httpRateBurst); }},
     };
     const auto it = fields.find(env);
     if (it == fields.end()) {
@@ -154,6 +158,10 @@ void TestConfig::defaults()
     QCOMPARE(c.httpHeaderTimeout, 10.0);
     QCOMPARE(c.sessionIdleTimeout, 3600.0);
     QCOMPARE(c.httpListenBacklog, 1024);
+    QCOMPARE(c.httpRequestTimeout, 30.0);
+    QCOMPARE(c.httpMaxSessions, 10000);
+    QCOMPARE(c.httpRateLimit, qint64(100000));
+    QCOMPARE(c.httpRateBurst, qint64(200000));
     QVERIFY(c.isLoopbackHost());
 }
 
@@ -161,7 +169,7 @@ void TestConfig::defaults()
 void TestConfig::defaultsRoundTrip()
 {
     const auto &settings = sidecar::daemon::configSettings();
-    QCOMPARE(settings.size(), std::size_t(27));
+    QCOMPARE(settings.size(), std::size_t(31));
     for (const auto &s : settings) {
         Config c;
         const auto applied = s.apply(c, s.defaultText());
@@ -218,6 +226,11 @@ void TestConfig::fromEnvironment_data()
     row("SIDECAR_HTTP_HEADER_TIMEOUT", "1", "1");
     row("SIDECAR_SESSION_IDLE_TIMEOUT", "120", "120");
     row("SIDECAR_HTTP_LISTEN_BACKLOG", "50", "50");
+    row("SIDECAR_HTTP_REQUEST_TIMEOUT", "2.5", "2.5");
+    row("SIDECAR_HTTP_MAX_SESSIONS", "3", "3");
+    row("SIDECAR_HTTP_RATE_LIMIT", "0", "0");
+    row("SIDECAR_HTTP_RATE_LIMIT", "5", "5");
+    row("SIDECAR_HTTP_RATE_BURST", "1", "1");
 }
 
 void TestConfig::fromEnvironment()
@@ -340,6 +353,10 @@ void TestConfig::badValue_data()
     env("SIDECAR_MAX_LIST", "1e3");
     env("SIDECAR_HTTP_MAX_CONNECTIONS", "0");
     env("SIDECAR_HTTP_LISTEN_BACKLOG", "99999999999999999999");
+    env("SIDECAR_HTTP_MAX_SESSIONS", "0");
+    env("SIDECAR_HTTP_RATE_LIMIT", "-1");
+    env("SIDECAR_HTTP_RATE_LIMIT", "2.5");
+    env("SIDECAR_HTTP_RATE_BURST", "0");
     // byte sizes: plain integers only
     env("SIDECAR_MAX_VALUE_BYTES", "1M");
     env("SIDECAR_MAX_VALUE_BYTES", "0");
@@ -354,6 +371,7 @@ void TestConfig::badValue_data()
     flag("--http-idle-timeout", "soon");
     env("SIDECAR_HTTP_HEADER_TIMEOUT", "-1");
     env("SIDECAR_SESSION_IDLE_TIMEOUT", "0.0001");
+    env("SIDECAR_HTTP_REQUEST_TIMEOUT", "0");
     // booleans
     env("SIDECAR_ALLOW_RESET", "maybe");
     env("SIDECAR_INSECURE", "on");
