@@ -14,6 +14,7 @@
 
 #include <QtTest>
 
+#include <QCryptographicHash>
 #include <QDeadlineTimer>
 #include <QFile>
 #include <QRandomGenerator>
@@ -52,24 +53,6 @@ enum class Expect {
     Nothing,   // no answer (a notification, a client's response); HTTP 202
 };
 
-QByteArray rpc(const QByteArray &id, const QByteArray &method, const QByteArray &params = {})
-{
-    QByteArray line = R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + '"';
-    if (!params.isEmpty())
-        line += ",\"params\":" + params;
-    return line + '}';
-}
-
-QByteArray toolCall(const QByteArray &id, const QByteArray &tool, const QByteArray &args)
-{
-    return rpc(id, "tools/call", R"({"name":")" + tool + R"(","arguments":)" + args + '}');
-}
-
-QByteArray answerId(const json::Document &doc)
-{
-    const json::Value *id = doc.root().isObject() ? doc.root().find("id") : nullptr;
-    return id ? id->compact() : QByteArray("<none>");
-}
 
 QByteArray errorMessage(const json::Document &doc)
 {
@@ -172,6 +155,7 @@ private slots:
     void manySessions();
     void slowBody();
     void rateLimit();
+    void tokensAndScopes();
 
 private:
     ServerProcess &stdio(const QByteArray &version) { return version == "2025-03-26" ? m_stdioOld : m_stdio; }
@@ -673,6 +657,145 @@ void TestHostile::rateLimit()
     QVERIFY2(hot.sendRaw(postHead(body.size(), c.sessionHeaders()) + body), qPrintable(hot.errorString()));
     auto again = hot.readResponse(30000);
     QVERIFY2(again && again->status == 200, again ? qPrintable(again->describe()) : qPrintable(hot.errorString()));
+}
+
+// Over HTTP with a tokens file: every tool and resource is checked against the caller's scope
+// (read: the read-only tools and resources; write: all but sidecar_reset; admin: everything), a
+// missing or unknown token gets 401, and no token ever appears in the server's log (at debug
+// level) or in any answer.
+void TestHostile::tokensAndScopes()
+{
+    const QByteArray tokens[] = {"read-secret-5b1c9e0a7d", "write-secret-8e2f4a6c1b", "admin-secret-3d7a0f9b2e"};
+    const char *const scopes[] = {"read", "write", "admin"};
+    const QByteArray unknownToken = "unknown-secret-6c4e2a8d0f";
+    QByteArray file = R"({"tokens":[)";
+    for (int i = 0; i < 3; ++i) {
+        file += (i ? "," : "") + QByteArray(R"({"name":")") + scopes[i] + R"(-agent","sha256":")"
+                + QCryptographicHash::hash(tokens[i], QCryptographicHash::Sha256).toHex() + R"(","scopes":[")"
+                + scopes[i] + R"("]})";
+    }
+    file += "]}";
+    const QString tokensPath = tempPath(QStringLiteral("tokens.json"));
+    {
+        QFile f(tokensPath);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(file);
+    }
+    HttpServerProcess server;
+    QVERIFY2(server.start({QStringLiteral("--tokens-file"), tokensPath, QStringLiteral("--allow-reset"),
+                           QStringLiteral("--log-level"), QStringLiteral("debug")}),
+             qPrintable(server.errorString()));
+    QByteArray everything; // every answer body, searched for tokens at the end
+
+    // Valid arguments for every tool (scopes are checked after the arguments).
+    const QMap<QString, QByteArray> args{
+        {QStringLiteral("state_set"), R"({"key":"auth/k","value":1})"},
+        {QStringLiteral("state_get"), R"({"key":"auth/k"})"},
+        {QStringLiteral("state_delete"), R"({"key":"auth/none"})"},
+        {QStringLiteral("state_list"), R"({})"},
+        {QStringLiteral("state_watch"), R"({"since_revision":0,"timeout_seconds":0})"},
+        {QStringLiteral("workflow_create"), R"({"name":"auth"})"},
+        {QStringLiteral("workflow_discover"), R"({})"},
+        {QStringLiteral("workflow_list"), R"({})"},
+        {QStringLiteral("workflow_claim"), R"({"run_id":"wf-000000000000","agent_id":"a"})"},
+        {QStringLiteral("workflow_claim_next"), R"({"agent_id":"a","tags":{"none":"x"}})"},
+        {QStringLiteral("workflow_heartbeat"), R"({"run_id":"wf-000000000000","agent_id":"a"})"},
+        {QStringLiteral("workflow_checkpoint"), R"({"run_id":"wf-000000000000","step":1,"output":1})"},
+        {QStringLiteral("workflow_complete"), R"({"run_id":"wf-000000000000","agent_id":"a","status":"done"})"},
+        {QStringLiteral("workflow_resume"), R"({"run_id":"wf-000000000000"})"},
+        {QStringLiteral("workflow_status"), R"({"run_id":"wf-000000000000"})"},
+        {QStringLiteral("lease_acquire"), R"({"resource_id":"auth/r","holder_id":"h","ttl_seconds":60})"},
+        {QStringLiteral("lease_renew"), R"({"resource_id":"auth/r","holder_id":"h","ttl_seconds":60})"},
+        {QStringLiteral("lease_release"), R"({"resource_id":"auth/r","holder_id":"h"})"},
+        {QStringLiteral("lease_list"), R"({})"},
+        {QStringLiteral("session_save"), R"({"session_id":"auth/s","context":{"c":1}})"},
+        {QStringLiteral("session_restore"), R"({"session_id":"auth/s"})"},
+        {QStringLiteral("session_list"), R"({})"},
+        {QStringLiteral("session_delete"), R"({"session_id":"auth/none"})"},
+        {QStringLiteral("history_log"), R"({})"},
+        {QStringLiteral("sidecar_health"), R"({})"},
+        {QStringLiteral("sidecar_reset"), R"({"confirm":"RESET"})"},
+    };
+
+    int checked = 0;
+    for (int level = 0; level < 3; ++level) {
+        McpHttpClient c(server.port());
+        c.setBearerToken(tokens[level]);
+        QVERIFY2(c.initialize(), qPrintable(c.errorString()));
+        auto list = c.request(QStringLiteral("tools/list"));
+        QVERIFY2(list, qPrintable(c.errorString()));
+        everything += list->root().compact();
+        const auto &tools = list->root().find("result")->find("tools")->items();
+        QCOMPARE(int(tools.size()), int(args.size())); // tools/list shows every tool to everyone
+        for (const json::Value &tool : tools) {
+            const QString name = tool.find("name")->toQString();
+            QVERIFY2(args.contains(name), qPrintable(name + QStringLiteral(": no arguments in the test's table")));
+            const json::Value *hint = tool.find("annotations") ? tool.find("annotations")->find("readOnlyHint") : nullptr;
+            const bool readOnly = hint && hint->toBool();
+            const bool allowed = level == 2 || (level == 1 && name != QLatin1String("sidecar_reset")) || readOnly;
+            if (name == QLatin1String("sidecar_reset") && level == 2)
+                continue; // last, below
+            auto answer = c.call(name, args.value(name));
+            QVERIFY2(answer, qPrintable(c.errorString()));
+            everything += answer->root().compact();
+            const QString code = toolErrorCode(*answer);
+            const QString where = QStringLiteral("%1 with a %2 token: %3")
+                                      .arg(name, QString::fromLatin1(scopes[level]),
+                                           QString::fromUtf8(answer->root().compact().left(300)));
+            QVERIFY2(allowed ? code != QLatin1String("forbidden") : code == QLatin1String("forbidden"),
+                     qPrintable(where));
+            ++checked;
+        }
+        // Resources: reading and subscribing need read, which every token has.
+        for (const QByteArray &method : {QByteArray("resources/list"), QByteArray("resources/templates/list")}) {
+            auto r = c.request(QString::fromLatin1(method));
+            QVERIFY2(r && r->root().find("result"), qPrintable(c.errorString()));
+        }
+        auto read = c.request(QStringLiteral("resources/read"), R"({"uri":"state://kv"})");
+        QVERIFY2(read && read->root().find("result"), qPrintable(c.errorString()));
+        everything += read->root().compact();
+        auto subscribe = c.request(QStringLiteral("resources/subscribe"), R"({"uri":"state://kv"})");
+        QVERIFY2(subscribe && subscribe->root().find("result"), qPrintable(c.errorString()));
+        // A session belongs to its token: another token cannot use it.
+        McpHttpClient thief(server.port());
+        thief.setBearerToken(tokens[(level + 1) % 3]);
+        thief.setSessionId(c.sessionId());
+        const HttpReply stolen = thief.post(rpc("1", "ping"));
+        QVERIFY2(stolen.status == 404 || stolen.status == 403, qPrintable(stolen.describe()));
+        everything += stolen.body;
+        if (level == 2) {
+            auto reset = c.call(QStringLiteral("sidecar_reset"), args.value(QStringLiteral("sidecar_reset")));
+            QVERIFY2(reset && structured(*reset), reset ? reset->root().compact().constData() : "no answer");
+            ++checked;
+        }
+    }
+    // No token, an unknown token: 401 on /mcp and /metrics; a valid one reads /metrics.
+    for (const HeaderList &auth : {HeaderList{}, HeaderList{{"Authorization", "Bearer " + unknownToken}}}) {
+        McpHttpClient anonymous(server.port());
+        const HttpReply r = anonymous.post(rpc("1", "initialize", R"({"protocolVersion":"2025-11-25","capabilities":{},)"
+                                                                  R"("clientInfo":{"name":"x","version":"1"}})"),
+                                           auth);
+        QVERIFY2(r.status == 401, qPrintable(r.describe()));
+        QVERIFY(r.header("www-authenticate").startsWith("Bearer"));
+        everything += r.body;
+        const HttpReply metrics = httpRequest(server.port(), "GET", "/metrics", auth);
+        QVERIFY2(metrics.status == 401, qPrintable(metrics.describe()));
+        everything += metrics.body;
+    }
+    const HttpReply metrics = httpRequest(server.port(), "GET", "/metrics", {{"Authorization", "Bearer " + tokens[0]}});
+    QVERIFY2(metrics.status == 200, qPrintable(metrics.describe()));
+
+    // Tokens never leave: not in the debug log, not in an answer.
+    server.terminate();
+    QVERIFY(server.waitForExit(30000));
+    const QByteArray log = server.stderrText();
+    QVERIFY2(log.contains("loaded 3 token(s)"), log.right(2000).constData());
+    for (const QByteArray &secret : {tokens[0], tokens[1], tokens[2], unknownToken}) {
+        QVERIFY2(!log.contains(secret), secret.constData());
+        QVERIFY2(!everything.contains(secret), secret.constData());
+    }
+    qInfo("%d tool calls checked against 3 scopes; no token in %lld bytes of log and %lld of answers", checked,
+          qint64(log.size()), qint64(everything.size()));
 }
 
 QTEST_GUILESS_MAIN(TestHostile)

@@ -31,12 +31,6 @@ namespace {
 constexpr int kProcesses = 4;
 constexpr int kItems = 30; // runs, resources, keys per race
 
-QByteArray toolCall(const QByteArray &id, const QByteArray &tool, const QByteArray &args)
-{
-    return R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":"tools/call","params":{"name":")" + tool
-           + R"(","arguments":)" + args + "}}";
-}
-
 QByteArray agent(int process)
 {
     return "p" + QByteArray::number(process);

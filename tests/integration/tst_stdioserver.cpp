@@ -75,26 +75,6 @@ const QStringList kSettings = {
 
 const QRegularExpression kRunId(QStringLiteral("^wf-[0-9a-f]{12}$"));
 
-QByteArray rpc(const QByteArray &id, const QByteArray &method, const QByteArray &params = {})
-{
-    QByteArray line = R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + '"';
-    if (!params.isEmpty())
-        line += ",\"params\":" + params;
-    return line + '}';
-}
-
-QByteArray toolCall(const QByteArray &id, const QByteArray &tool, const QByteArray &args)
-{
-    return rpc(id, "tools/call", R"({"name":")" + tool + R"(","arguments":)" + args + '}');
-}
-
-// The answer's "id" as compact text, or empty.
-QByteArray answerId(const json::Document &doc)
-{
-    const json::Value *id = doc.root().isObject() ? doc.root().find("id") : nullptr;
-    return id ? id->compact() : QByteArray();
-}
-
 struct CliRun
 {
     int exitCode = -1;

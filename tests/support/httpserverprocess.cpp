@@ -582,6 +582,8 @@ HeaderList McpHttpClient::sessionHeaders() const
         h.append({"Mcp-Session-Id", m_sessionId});
     if (!m_version.isEmpty())
         h.append({"MCP-Protocol-Version", m_version});
+    if (!m_token.isEmpty())
+        h.append({"Authorization", "Bearer " + m_token});
     return h;
 }
 

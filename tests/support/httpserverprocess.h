@@ -189,8 +189,10 @@ public:
     void setSessionId(const QByteArray &id) { m_sessionId = id; }
     QByteArray protocolVersion() const { return m_version; }
     const HttpReply &initializeReply() const { return m_initializeReply; }
-    // Mcp-Session-Id and MCP-Protocol-Version when known.
+    // Mcp-Session-Id and MCP-Protocol-Version when known, and Authorization with a bearer token.
     HeaderList sessionHeaders() const;
+    // Sends `Authorization: Bearer <token>` with every request from now on (initialize included).
+    void setBearerToken(const QByteArray &token) { m_token = token; }
 
     // POST `body` to /mcp with Content-Type and Accept (both types unless `extra` sets Accept),
     // the session's headers, and `extra`.
@@ -223,6 +225,7 @@ private:
     QByteArray m_sessionId;
     QByteArray m_version;
     HttpReply m_initializeReply;
+    QByteArray m_token;
     qint64 m_lastId = 0;
     QString m_error;
 };

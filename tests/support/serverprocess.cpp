@@ -165,6 +165,25 @@ QByteArray ServerProcess::stderrText()
     return m_stderr;
 }
 
+QByteArray rpc(const QByteArray &id, const QByteArray &method, const QByteArray &params)
+{
+    QByteArray line = R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + '"';
+    if (!params.isEmpty())
+        line += ",\"params\":" + params;
+    return line + '}';
+}
+
+QByteArray toolCall(const QByteArray &id, const QByteArray &tool, const QByteArray &args)
+{
+    return rpc(id, "tools/call", R"({"name":")" + tool + R"(","arguments":)" + args + '}');
+}
+
+QByteArray answerId(const json::Document &answer)
+{
+    const json::Value *id = answer.root().isObject() ? answer.root().find("id") : nullptr;
+    return id ? id->compact() : QByteArray();
+}
+
 const json::Value *structured(const json::Document &answer)
 {
     const json::Value *result = answer.root().find("result");

@@ -62,6 +62,14 @@ private:
     qint64 m_lastId = 100;
 };
 
+// A JSON-RPC request: {"jsonrpc":"2.0","id":<id>,"method":"<method>"[,"params":<params>]} (id and
+// params as compact JSON).
+QByteArray rpc(const QByteArray &id, const QByteArray &method, const QByteArray &params = {});
+// A tools/call request for `tool` with `args` (a JSON object).
+QByteArray toolCall(const QByteArray &id, const QByteArray &tool, const QByteArray &args);
+// The answer's "id" as compact text, or empty.
+QByteArray answerId(const json::Document &answer);
+
 // The structuredContent of a successful tools/call answer, or nullptr.
 const json::Value *structured(const json::Document &answer);
 // The tool error code of an isError answer ("invalid_argument", ...), or empty.
