@@ -396,6 +396,7 @@ void HttpConnection::responseFinished()
     }
     m_parser.nextRequest();
     m_headerDeadlineSet = false;
+    m_requestStartMs = 0;
     const int idle = m_server->options().idleTimeoutMs;
     if (idle > 0) {
         const qint64 now = nowMs();
@@ -507,26 +508,37 @@ void HttpConnection::setDeadline(qint64 now, qint64 deadline)
 
 void HttpConnection::updateInputDeadline()
 {
+    // Headers must arrive within headerTimeoutMs of the request's first byte, and the whole request
+    // within requestTimeoutMs of it; a body that keeps moving is otherwise timed by idleTimeoutMs.
     const HttpServerOptions &o = m_server->options();
     const Phase phase = m_parser.phase();
     const bool partial = phase == Phase::Headers || (phase == Phase::Idle && m_parser.hasBufferedInput());
+    const qint64 now = nowMs();
+    auto capped = [&](qint64 deadline) {
+        if (o.requestTimeoutMs <= 0)
+            return deadline;
+        const qint64 whole = m_requestStartMs + o.requestTimeoutMs;
+        return deadline > 0 ? std::min(deadline, whole) : whole;
+    };
     if (partial) {
         if (!m_headerDeadlineSet) {
             const int timeout = o.headerTimeoutMs > 0 ? o.headerTimeoutMs : o.idleTimeoutMs;
             m_headerDeadlineSet = true;
-            if (timeout > 0) {
-                const qint64 now = nowMs();
-                setDeadline(now, now + timeout); // from the first byte; not extended by more bytes
-            }
+            m_requestStartMs = now;
+            const qint64 deadline = capped(timeout > 0 ? now + timeout : 0);
+            if (deadline > 0)
+                setDeadline(now, deadline); // from the first byte; not extended by more bytes
         }
     } else if (phase == Phase::Body) {
         m_headerDeadlineSet = false; // the headers are in: the next request gets a deadline of its own
-        if (o.idleTimeoutMs > 0) {
-            const qint64 now = nowMs();
-            setDeadline(now, now + o.idleTimeoutMs); // the body keeps moving
-        }
+        if (m_requestStartMs == 0)
+            m_requestStartMs = now; // the line and headers came in one read
+        const qint64 deadline = capped(o.idleTimeoutMs > 0 ? now + o.idleTimeoutMs : 0); // the body keeps moving
+        if (deadline > 0)
+            setDeadline(now, deadline);
     } else if (phase == Phase::Complete) {
         m_deadline = 0;
+        m_requestStartMs = 0;
     }
 }
 

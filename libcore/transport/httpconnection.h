@@ -113,6 +113,7 @@ private:
     qint64 m_deadline = 0;    // steady-clock ms; 0: none
     qint64 m_timerExpiry = 0; // when m_timer fires, if active
     bool m_headerDeadlineSet = false;
+    qint64 m_requestStartMs = 0; // the first byte of the request being received; 0: none
     quint64 m_writeProgress = 0; // bytes the kernel took
     quint64 m_writeMark = 0;     // m_writeProgress when the deadline was set
 };

@@ -25,8 +25,6 @@ namespace {
 
 // After an accept error that paused the listener (EMFILE, ...): how long until it accepts again.
 constexpr int kAcceptRetryMs = 200;
-// After a 408 for a request past its deadline: how long the client may read it before the close.
-constexpr int kLingerMs = 2000;
 
 HttpServerOptions sanitized(HttpServerOptions o)
 {
@@ -199,14 +197,6 @@ HttpServer::HttpServer(HttpServerOptions options, QObject *parent)
     m_listener->setListenBacklogSize(m_options.listenBacklog);
     connect(m_listener, &QTcpServer::acceptError, this, &HttpServer::onAcceptError);
     raiseParserHeaderLimit(m_options.maxHeaderBytes);
-    if (m_options.requestTimeoutMs > 0) {
-        // A sweep rather than a timer per connection: the deadline is a bound against abuse, a
-        // quarter of it late is precise enough.
-        m_deadlineSweep = new QTimer(this);
-        m_deadlineSweep->setTimerType(Qt::CoarseTimer);
-        connect(m_deadlineSweep, &QTimer::timeout, this, &HttpServer::enforceRequestDeadlines);
-        m_deadlineSweep->start(std::clamp(m_options.requestTimeoutMs / 4, 20, 1000));
-    }
 }
 
 HttpServer::~HttpServer()
@@ -302,17 +292,7 @@ void HttpServer::incomingConnection(qintptr socketDescriptor)
         return;
     }
     m_connections.insert(c);
-    Guard &guard = m_guards[c];
-    if (m_options.requestTimeoutMs > 0) {
-        // Connected after the connection's own slot, so this runs once it has parsed the input:
-        // a request completed by it has been dispatched by then.
-        auto *socket = c->findChild<QTcpSocket *>(QString(), Qt::FindDirectChildrenOnly);
-        Q_ASSERT(socket);
-        if (socket) {
-            guard.socket = socket;
-            connect(socket, &QIODevice::readyRead, this, [this, c] { noteInput(c); });
-        }
-    }
+    m_guards.insert(c, Guard{});
 }
 
 void HttpServer::removeConnection(HttpConnection *connection)
@@ -327,9 +307,6 @@ void HttpServer::dispatch(const HttpRequest &request, std::shared_ptr<HttpRespon
     const auto it = c ? m_guards.find(c) : m_guards.end();
     if (it != m_guards.end()) {
         Guard &g = *it;
-        g.requestStartMs = 0;
-        g.dispatchedSinceRead = true;
-        g.current = responder;
         if (m_options.requestRate > 0) {
             const qint64 now = monotonicMs();
             if (g.tokens < 0) {
@@ -361,72 +338,6 @@ void HttpServer::dispatch(const HttpRequest &request, std::shared_ptr<HttpRespon
         m_appHandler(request, std::move(responder));
     else
         responder->respond(404, {}, {});
-}
-
-// The connection times the arrival of headers and the pauses between requests itself; the deadline
-// for a whole request is kept here, from the socket's input and the dispatches, since the
-// connection's parser knows nothing of it.
-void HttpServer::noteInput(HttpConnection *connection)
-{
-    const auto it = m_guards.find(connection);
-    if (it == m_guards.end())
-        return;
-    Guard &g = *it;
-    if (std::exchange(g.dispatchedSinceRead, false))
-        return; // the input completed a request; what follows it is timed from the next input
-    if (g.requestStartMs != 0)
-        return;
-    const std::shared_ptr<HttpResponder> current = g.current.lock();
-    if (current && current->isOpen())
-        return; // a response is outstanding: the connection reads nothing until it is done
-    g.requestStartMs = std::max<qint64>(monotonicMs(), 1); // 0 means none
-}
-
-void HttpServer::enforceRequestDeadlines()
-{
-    const qint64 now = monotonicMs();
-    QList<HttpConnection *> late;
-    for (auto it = m_guards.begin(); it != m_guards.end(); ++it) {
-        Guard &g = *it;
-        if (g.requestStartMs == 0 || now - g.requestStartMs < m_options.requestTimeoutMs)
-            continue;
-        const std::shared_ptr<HttpResponder> current = g.current.lock();
-        if (current && current->isOpen()) {
-            g.requestStartMs = 0; // the request did arrive and is being answered
-            continue;
-        }
-        const auto *socket = qobject_cast<const QTcpSocket *>(g.socket.data());
-        if (socket && socket->bytesToWrite() > 0) {
-            // The last answer is still being sent: its reader is timed by the idle timeout, and
-            // the next request by this one once the answer is out.
-            g.requestStartMs = now;
-            continue;
-        }
-        late.append(it.key());
-    }
-    for (HttpConnection *c : late) {
-        Guard &g = m_guards[c];
-        g.requestStartMs = 0;
-        auto *socket = qobject_cast<QTcpSocket *>(g.socket.data());
-        if (!socket || socket->socketDescriptor() < 0) {
-            c->abort();
-            continue;
-        }
-        qCDebug(lcHttp) << "request timeout (the whole request) for" << socket->peerAddress();
-        // The connection stops parsing (its input is dropped from now on), answers 408 and sends
-        // FIN, then lingers a moment so that closing with unread input does not reset the
-        // connection before the client reads the answer.
-        QObject::disconnect(socket, &QIODevice::readyRead, c, nullptr);
-        QObject::disconnect(socket, &QIODevice::readyRead, this, nullptr);
-        socket->readAll();
-        connect(socket, &QIODevice::readyRead, socket, [socket] { socket->readAll(); });
-        static const char k408[] = "HTTP/1.1 408 Request Timeout\r\n"
-                                   "Content-Length: 0\r\nConnection: close\r\n\r\n";
-        const int fd = int(socket->socketDescriptor());
-        (void)::send(fd, k408, sizeof k408 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-        ::shutdown(fd, SHUT_WR);
-        QTimer::singleShot(kLingerMs, c, [c] { c->abort(); });
-    }
 }
 
 void HttpServer::onAcceptError()

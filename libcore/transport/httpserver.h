@@ -53,8 +53,6 @@
 #include <QSet>
 #include <QString>
 
-class QTimer;
-
 namespace sidecar::http {
 
 class HttpConnection;
@@ -207,26 +205,17 @@ private:
     friend class HttpConnection;
     friend class TcpListener;
 
-    // What the server tracks of each connection beside the connection itself: its rate bucket
-    // and where its current request stands against requestTimeoutMs.
+    // What the server tracks of each connection beside the connection itself: its rate bucket.
     struct Guard
     {
         double tokens = -1;      // the rate bucket; < 0: full (not used yet)
         qint64 refilledMs = 0;
-        qint64 requestStartMs = 0; // input of a request not yet complete arrived since; 0: none
-        bool dispatchedSinceRead = false;
-        std::weak_ptr<HttpResponder> current; // the last request's responder
-        QPointer<QObject> socket;
     };
 
     void incomingConnection(qintptr socketDescriptor);
     void removeConnection(HttpConnection *connection);
     // Every request passes here (m_handler) on its way to the application's handler.
     void dispatch(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
-    // The connection's socket had input: a request may have begun.
-    void noteInput(HttpConnection *connection);
-    // Closes connections whose request has been arriving for longer than requestTimeoutMs.
-    void enforceRequestDeadlines();
     void onAcceptError();
     // "Date: <IMF-fixdate>\r\n", recomputed once per second.
     const QByteArray &dateLine();
@@ -238,7 +227,6 @@ private:
     TcpListener *m_listener = nullptr;
     QSet<HttpConnection *> m_connections;
     QHash<HttpConnection *, Guard> m_guards;
-    QTimer *m_deadlineSweep = nullptr;
     bool m_resumeScheduled = false;
     qint64 m_lastAcceptErrorLogMs = -1;
     qint64 m_acceptErrors = 0;
