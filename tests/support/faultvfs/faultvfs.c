@@ -64,42 +64,46 @@ static void warn(const char *fmt, ...)
     va_end(ap);
 }
 
+/* A fault setting: "none" or "" -> 0, "ioerr" -> `ioerr`, "full" -> SQLITE_FULL where `full` allows it.
+ * 0, or -1 when the value is not understood. */
+static int parseFault(const char *value, int ioerr, int full, int *out)
+{
+    if (strcmp(value, "none") == 0 || *value == '\0')
+        *out = 0;
+    else if (strcmp(value, "ioerr") == 0)
+        *out = ioerr;
+    else if (full && strcmp(value, "full") == 0)
+        *out = SQLITE_FULL;
+    else
+        return -1;
+    return 0;
+}
+
+/* A count or a delay: a non-negative decimal integer. 0, or -1 when it is not one. */
+static int parseCount(const char *value, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    const long long n = strtoll(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || n < 0)
+        return -1;
+    *out = n;
+    return 0;
+}
+
 /* Applies one "key=value" to `s`; 0, or -1 when the key or the value is not understood. */
 static int applySetting(Settings *s, const char *key, const char *value)
 {
-    char *end = NULL;
     if (strcmp(key, "write_fault") == 0) {
-        if (strcmp(value, "none") == 0 || *value == '\0')
-            s->writeFault = 0;
-        else if (strcmp(value, "full") == 0)
-            s->writeFault = SQLITE_FULL;
-        else if (strcmp(value, "ioerr") == 0)
-            s->writeFault = SQLITE_IOERR_WRITE;
-        else
-            return -1;
+        return parseFault(value, SQLITE_IOERR_WRITE, 1, &s->writeFault);
     } else if (strcmp(key, "read_fault") == 0) {
-        if (strcmp(value, "none") == 0 || *value == '\0')
-            s->readFault = 0;
-        else if (strcmp(value, "ioerr") == 0)
-            s->readFault = SQLITE_IOERR_READ;
-        else
-            return -1;
+        return parseFault(value, SQLITE_IOERR_READ, 0, &s->readFault);
     } else if (strcmp(key, "sync_fault") == 0) {
-        if (strcmp(value, "none") == 0 || *value == '\0')
-            s->syncFault = 0;
-        else if (strcmp(value, "ioerr") == 0)
-            s->syncFault = SQLITE_IOERR_FSYNC;
-        else
-            return -1;
-    } else if (strcmp(key, "write_fault_after") == 0 || strcmp(key, "sync_delay_ms") == 0) {
-        errno = 0;
-        const long long n = strtoll(value, &end, 10);
-        if (errno != 0 || end == value || *end != '\0' || n < 0)
-            return -1;
-        if (key[0] == 'w')
-            s->writeFaultAfter = n;
-        else
-            s->syncDelayMs = n;
+        return parseFault(value, SQLITE_IOERR_FSYNC, 0, &s->syncFault);
+    } else if (strcmp(key, "write_fault_after") == 0) {
+        return parseCount(value, &s->writeFaultAfter);
+    } else if (strcmp(key, "sync_delay_ms") == 0) {
+        return parseCount(value, &s->syncDelayMs);
     } else if (strcmp(key, "target") == 0) {
         int bits = 0;
         char buf[128];
