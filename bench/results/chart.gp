@@ -1,6 +1,6 @@
 set terminal pngcairo size 1400,560 font 'DejaVu Sans,10'
 set output '/work/main/bench/results/chart.png'
-set multiplot layout 1,2 title 'mcp-state-sidecar and the peer, one run (2 cores, 2026-11-24, commit 863c906)'
+set multiplot layout 1,2 title 'mcp-state-sidecar and the peer, one run (2 cores, 2026-11-24, commit 7e25dde)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.9 border -1
