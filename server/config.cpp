@@ -327,6 +327,10 @@ std::vector<Setting> buildSettings()
                             "wf:, lease:, session: keys) from this Redis into the Redis backend, prints a summary "
                             "and exits (docs/redis.md)."));
     t.back().mayHoldPassword = true;
+    t.push_back(textSetting("SIDECAR_BACKUP_TO", "--backup-to", "path", &Config::backupTo, nullptr,
+                            "A one-off action instead of serving: writes a consistent copy of the SQLite database "
+                            "to this new file (or into this directory), while sidecars keep serving from it, "
+                            "checks the copy and exits (docs/backup.md)."));
     t.push_back(integerSetting("SIDECAR_HTTP_MAX_HEADER_BYTES", "--http-max-header-bytes", "bytes",
                                &Config::httpMaxHeaderBytes, 1024, 16 * kMiB,
                                "Largest HTTP request line plus headers; a larger request is refused."));
@@ -513,12 +517,18 @@ ConfigOutcome parseConfig(const QStringList &arguments, const QProcessEnvironmen
                                                             source, applied.error().message));
     }
 
+    if (!config.backupTo.isEmpty() && !config.importRedisFrom.isEmpty())
+        return failed(u"SIDECAR_BACKUP_TO and SIDECAR_IMPORT_REDIS_FROM are two one-off actions: ask for one at a time"_s);
     if (!config.importRedisFrom.isEmpty() && config.backend != "redis"_L1)
         return failed(u"SIDECAR_IMPORT_REDIS_FROM (--import-redis-from) imports into the Redis backend, not %1: set "
                       "STATE_BACKEND=redis (--backend redis), with REDIS_URL and SIDECAR_REDIS_PREFIX naming the "
                       "target"_s.arg(quoted(config.backend)));
 
-    if (config.importRedisFrom.isEmpty() && config.transport == "http"_L1 && !config.isLoopbackHost()
+    if (!config.backupTo.isEmpty() && config.backend != "sqlite"_L1)
+        return failed(u"SIDECAR_BACKUP_TO (--backup-to) copies the SQLite database; back up Redis with its own "
+                      "means (BGSAVE, or a copy of its RDB or AOF files; docs/backup.md)"_s);
+
+    if (!config.isOneOffAction() && config.transport == "http"_L1 && !config.isLoopbackHost()
         && config.tokensFile.isEmpty() && !config.insecure)
         return failed(u"refusing to serve HTTP on %1 without SIDECAR_TOKENS_FILE: anyone who can reach it would "
                       "have every scope; set SIDECAR_TOKENS_FILE, listen on a loopback SIDECAR_HOST, or set "

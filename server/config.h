@@ -47,6 +47,9 @@ struct Config
     // SIDECAR_IMPORT_REDIS_FROM (--import-redis-from): a one-off action instead of serving: import
     // the original package's Redis data from this URL into the Redis backend, then exit. Empty: serve.
     QString importRedisFrom;
+    // SIDECAR_BACKUP_TO (--backup-to): a one-off action instead of serving: copy the SQLite
+    // database to this new file or directory (store/sqlitebackup.h), then exit. Empty: serve.
+    QString backupTo;
     // HTTP server limits and timeouts.
     qint64 httpMaxHeaderBytes = 16384; // SIDECAR_HTTP_MAX_HEADER_BYTES: request line + headers
     int httpMaxConnections = 1024;     // SIDECAR_HTTP_MAX_CONNECTIONS: open TCP connections
@@ -61,6 +64,8 @@ struct Config
 
     // True for "localhost", 127.0.0.0/8 and ::1: an address only local users can reach.
     bool isLoopbackHost() const;
+    // An import or a backup: the process runs it and exits instead of serving.
+    bool isOneOffAction() const { return !importRedisFrom.isEmpty() || !backupTo.isEmpty(); }
 };
 
 // One row of the settings table: what parsing, `--help` and the docs all read.
@@ -85,7 +90,7 @@ const std::vector<Setting> &configSettings();
 
 // What parseConfig() decided: a config to run with, or an exit code and text for the caller
 // to print (out to stdout, err to stderr). `config` is set exactly when the daemon should run
-// (serve, or import when config->importRedisFrom is set).
+// (serve, or the one-off import or backup when config->isOneOffAction()).
 struct ConfigOutcome
 {
     std::optional<Config> config;
@@ -97,7 +102,8 @@ struct ConfigOutcome
 // Parses flags (`arguments` without argv[0]) over the environment over the defaults.
 // Environment variables that are set but empty count as unset. Also refuses HTTP on a
 // non-loopback host without SIDECAR_TOKENS_FILE unless SIDECAR_INSECURE is on, and
-// SIDECAR_IMPORT_REDIS_FROM unless STATE_BACKEND is redis (the import writes into it).
+// SIDECAR_IMPORT_REDIS_FROM unless STATE_BACKEND is redis (the import writes into it), and
+// SIDECAR_BACKUP_TO unless it is sqlite.
 ConfigOutcome parseConfig(const QStringList &arguments, const QProcessEnvironment &env,
                           const QString &programName = QStringLiteral("mcp-state-sidecar"));
 

@@ -50,6 +50,12 @@ namespace sidecar::daemon {
 // running it again completes what was imported), 2 bad arguments.
 int runRedisImport(const Config &config);
 
+// `--backup-to <path>` (SIDECAR_BACKUP_TO): writes a consistent copy of the SQLite database at
+// DB_PATH with store::sqlite::backupDatabase while sidecars may be serving from it, prints the
+// summary (or why it failed) to stderr and returns the exit code: 0 done, 1 failed (SQLite or the
+// disk), 2 bad arguments (no database there, the target exists already).
+int runBackup(const Config &config);
+
 class Daemon : public QObject
 {
     Q_OBJECT

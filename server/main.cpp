@@ -33,6 +33,9 @@ int main(int argc, char *argv[])
     // A one-off import of the original package's Redis data: no transport, then exit.
     if (!outcome.config->importRedisFrom.isEmpty())
         return sidecar::daemon::runRedisImport(*outcome.config);
+    // A one-off copy of the SQLite database: no transport, then exit.
+    if (!outcome.config->backupTo.isEmpty())
+        return sidecar::daemon::runBackup(*outcome.config);
     sidecar::daemon::Daemon daemon(*outcome.config);
     QObject::connect(&daemon, &sidecar::daemon::Daemon::stopped, &app, &QCoreApplication::exit, Qt::QueuedConnection);
     if (const int failed = daemon.start())

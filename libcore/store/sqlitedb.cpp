@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <QFile>
+#include <QFileInfo>
 #include <QLatin1String>
 #include <QRegularExpression>
 #include <QSqlDriver>
@@ -516,6 +517,37 @@ Result<void> createPrivateFile(const QString &path)
         return {};
     return sidecar::fail(ErrorCode::Unavailable,
                          QStringLiteral("Cannot create %1: %2").arg(path, QString::fromLocal8Bit(std::strerror(errno))));
+}
+
+namespace {
+
+Result<void> syncPath(const QString &path, int flags)
+{
+    const QByteArray native = QFile::encodeName(path);
+    const int fd = ::open(native.constData(), flags | O_CLOEXEC);
+    const bool synced = fd >= 0 && ::fsync(fd) == 0;
+    const int error = errno;
+    if (fd >= 0)
+        ::close(fd);
+    if (synced)
+        return {};
+    return sidecar::fail(ErrorCode::Unavailable,
+                         QStringLiteral("Cannot sync %1: %2").arg(path, QString::fromLocal8Bit(std::strerror(error))));
+}
+
+} // namespace
+
+Result<void> copyDatabaseTo(Connection &db, const QString &path)
+{
+    if (auto created = createPrivateFile(path); !created)
+        return created;
+    QString quoted = path;
+    quoted.replace(QLatin1Char('\''), QStringLiteral("''"));
+    if (auto copied = db.exec(QStringLiteral("VACUUM INTO '") + quoted + QLatin1Char('\'')); !copied)
+        return copied;
+    if (auto synced = syncPath(path, O_RDONLY); !synced)
+        return synced;
+    return syncPath(QFileInfo(path).absolutePath(), O_RDONLY | O_DIRECTORY);
 }
 
 int sqliteCode(const QSqlError &error)

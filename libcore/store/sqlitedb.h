@@ -176,6 +176,12 @@ QStringList splitSqlScript(const QString &script);
 // readable by its owner alone whatever the umask. An existing file is left as it is.
 Result<void> createPrivateFile(const QString &path);
 
+// Writes a consistent copy of the open database into `path` with VACUUM INTO: one read
+// transaction, whatever journal state the file is in, while other connections and processes go on
+// writing. `path` is created private first (createPrivateFile) and must not hold anything yet;
+// the copy and its directory are fsync'ed before this returns, so that it survives a power loss.
+Result<void> copyDatabaseTo(Connection &db, const QString &path);
+
 // The primary SQLite result code of a QtSql error (extended codes masked), or -1.
 int sqliteCode(const QSqlError &error);
 

@@ -54,11 +54,6 @@ Result<int> userVersion(Connection &db)
     return int(v);
 }
 
-QString sqlQuote(QString s)
-{
-    return QLatin1Char('\'') + s.replace(QLatin1Char('\''), QStringLiteral("''")) + QLatin1Char('\'');
-}
-
 // JSON text written by Python (", " and ": " separators) in the compact form this sidecar
 // stores. Text that is not JSON at all is kept as a JSON string, so replies stay valid JSON.
 QByteArray compactJson(const QString &text)
@@ -85,10 +80,8 @@ Result<QString> backupOriginal(Connection &db)
     QString path = base;
     for (int i = 1; QFileInfo::exists(path); ++i)
         path = base + QStringLiteral("-%1").arg(i);
-    // VACUUM INTO writes a consistent copy through SQLite (whatever journal state the file is in),
-    // into an empty file made private first (the copy holds everything the database does).
-    TRY(createPrivateFile(path));
-    TRY(db.exec(QStringLiteral("VACUUM INTO ") + sqlQuote(path)));
+    // Private, like the database: the copy holds everything the database does.
+    TRY(copyDatabaseTo(db, path));
     return path;
 }
 

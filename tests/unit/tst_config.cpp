@@ -44,6 +44,7 @@ QString field(const Config &c, const QString &env)
         {u"SIDECAR_LOG_LEVEL"_s, [](const Config &x) { return x.logLevel; }},
         {u"SIDECAR_REDIS_PREFIX"_s, [](const Config &x) { return x.redisPrefix; }},
         {u"SIDECAR_IMPORT_REDIS_FROM"_s, [](const Config &x) { return x.importRedisFrom; }},
+        {u"SIDECAR_BACKUP_TO"_s, [](const Config &x) { return x.backupTo; }},
         {u"SIDECAR_HTTP_MAX_HEADER_BYTES"_s, [](const Config &x) { return QString::number(x.httpMaxHeaderBytes); }},
         {u"SIDECAR_HTTP_MAX_CONNECTIONS"_s, [](const Config &x) { return QString::number(x.httpMaxConnections); }},
         {u"SIDECAR_HTTP_IDLE_TIMEOUT"_s, [](const Config &x) { return QString::number(x.httpIdleTimeout); }},
@@ -119,6 +120,8 @@ private slots:
     void binaryExitCodes();
     void importRedisFrom_data();
     void importRedisFrom();
+    void backupTo_data();
+    void backupTo();
     void markdownTable();
     void docsTableIsCurrent();
     void loggingLevels_data();
@@ -169,7 +172,7 @@ void TestConfig::defaults()
 void TestConfig::defaultsRoundTrip()
 {
     const auto &settings = sidecar::daemon::configSettings();
-    QCOMPARE(settings.size(), std::size_t(31));
+    QCOMPARE(settings.size(), std::size_t(32));
     for (const auto &s : settings) {
         Config c;
         const auto applied = s.apply(c, s.defaultText());
@@ -754,6 +757,46 @@ void TestConfig::importRedisFrom()
     }
     QVERIFY2(o.config.has_value(), qPrintable(o.err));
     QCOMPARE(o.config->importRedisFrom, expected);
+}
+
+// --backup-to (SIDECAR_BACKUP_TO): a path, only with the SQLite backend, and not together with
+// the other one-off action; like the import, it serves nothing, so no HTTP address check applies.
+void TestConfig::backupTo_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("env");
+    QTest::addColumn<QString>("expected"); // the path kept, or empty: refused with exit code 2
+    QTest::addColumn<QString>("stderrHas");
+    QTest::newRow("flag") << QStringList{u"--backup-to"_s, u"/var/backups/s.db"_s} << QStringList{}
+                          << u"/var/backups/s.db"_s << QString();
+    QTest::newRow("env") << QStringList{} << QStringList{u"SIDECAR_BACKUP_TO=/srv/copies/"_s} << u"/srv/copies/"_s
+                         << QString();
+    QTest::newRow("http elsewhere is not served")
+        << QStringList{u"--backup-to=/tmp/c.db"_s} << QStringList{u"SIDECAR_TRANSPORT=http"_s, u"SIDECAR_HOST=0.0.0.0"_s}
+        << u"/tmp/c.db"_s << QString();
+    QTest::newRow("redis backend") << QStringList{u"--backend=redis"_s, u"--backup-to=/tmp/c.db"_s} << QStringList{}
+                                   << QString() << u"BGSAVE"_s;
+    QTest::newRow("with the import") << QStringList{u"--backend=redis"_s, u"--backup-to=/tmp/c.db"_s,
+                                                    u"--import-redis-from=redis://old"_s}
+                                     << QStringList{} << QString() << u"one at a time"_s;
+}
+
+void TestConfig::backupTo()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, env);
+    QFETCH(QString, expected);
+    QFETCH(QString, stderrHas);
+    const ConfigOutcome o = parse(args, env);
+    if (expected.isEmpty()) {
+        QVERIFY(!o.config.has_value());
+        QCOMPARE(o.exitCode, 2);
+        QVERIFY2(o.err.contains(stderrHas), qPrintable(o.err));
+        return;
+    }
+    QVERIFY2(o.config.has_value(), qPrintable(o.err));
+    QCOMPARE(o.config->backupTo, expected);
+    QVERIFY(o.config->isOneOffAction());
 }
 
 void TestConfig::markdownTable()
