@@ -95,7 +95,7 @@ constexpr const char kCheckpointOutput[] =
 constexpr const char kCompleteInput[] =
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"run_id\",\"agent_id\",\"status\"],"
     "\"properties\":{\"run_id\":" RUN_ID_SCHEMA ",\"agent_id\":" AGENT_SCHEMA("The claim's holder.") ","
-    "\"status\":{\"type\":\"string\",\"enum\":[\"done\",\"failed\"]},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"done\",\"failed\"],\"description\":\"How the run ended.\"},"
     "\"result\":{\"description\":\"The run's result, any JSON.\"},"
     "\"fence\":" SIDECAR_FENCE_SCHEMA "}}";
 

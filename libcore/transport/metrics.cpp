@@ -48,16 +48,16 @@ QByteArray numberText(double v)
     return text;
 }
 
-void appendFamily(QByteArray &out, const char *name, const char *type, const char *help)
+void appendFamily(QByteArray &out, const Metrics::FamilyInfo &info)
 {
     out += "# HELP ";
-    out += name;
+    out += info.name;
     out += ' ';
-    out += help; // fixed texts without backslash or line feed
+    out += info.help; // fixed texts without backslash or line feed
     out += "\n# TYPE ";
-    out += name;
+    out += info.name;
     out += ' ';
-    out += type;
+    out += info.type;
     out += '\n';
 }
 
@@ -101,11 +101,11 @@ void appendSample(QByteArray &out, const char *name, const char *suffix, std::in
     out += '\n';
 }
 
-void appendGauge(QByteArray &out, const char *name, const char *help, std::optional<qint64> value)
+void appendGauge(QByteArray &out, const Metrics::FamilyInfo &info, std::optional<qint64> value)
 {
-    appendFamily(out, name, "gauge", help);
+    appendFamily(out, info);
     if (value) {
-        out += name;
+        out += info.name;
         out += ' ';
         out += QByteArray::number(*value);
         out += '\n';
@@ -135,6 +135,79 @@ void appendHistogram(QByteArray &out, const char *name, const Label &label, cons
 }
 
 constexpr std::array<const char *, 3> kOutcomeNames = {"ok", "tool_error", "rpc_error"};
+
+// Indexes into kFamilies, which is in the order render() writes the families.
+enum FamilyId : std::size_t {
+    ToolCalls,
+    ToolErrors,
+    ToolCallDuration,
+    CommitBatchSize,
+    CommitDuration,
+    CommitFailures,
+    Revision,
+    Keys,
+    Workflows,
+    Leases,
+    Sessions,
+    BackendUp,
+    HttpConnections,
+    McpSessions,
+    PendingWatches,
+    Uptime,
+    ProcessStartTime,
+    BuildInfo,
+    FamilyCount
+};
+
+constexpr std::span<const double> kNoBuckets;
+constexpr char kWhenBackendAnswered[] = "Only when the backend answered at scrape time.";
+
+constexpr Metrics::FamilyInfo kFamilies[] = {
+    {"sidecar_tool_calls_total", "counter", "tool,outcome",
+     "Finished tools/call requests by tool and outcome.", kNoBuckets,
+     "One series per tool and outcome (`ok`, `tool_error`, `rpc_error`) from the start, at zero. Calls "
+     "naming a tool the server does not have count as `tool=\"unknown\"`, whose series appear with the "
+     "first."},
+    {"sidecar_tool_errors_total", "counter", "tool,code",
+     "Tool errors (isError results) by tool and error code.", kNoBuckets,
+     "A series appears with the first error of its tool and code; `code` is the error's code "
+     "(`invalid_argument`, `not_found`, `conflict`, `forbidden`, `unavailable`, `too_large`, `internal`)."},
+    {"sidecar_tool_call_duration_seconds", "histogram", "tool",
+     "Time from a tools/call request to its answer, by tool.", Metrics::kDurationBuckets,
+     "One series per tool from the start, at zero (`unknown` as above)."},
+    {"sidecar_store_commit_batch_size", "histogram", "", "Writes per committed store transaction.",
+     Metrics::kBatchSizeBuckets,
+     "Always; observed by the SQLite backend (the Redis backend reports no commits: it stays at zero)."},
+    {"sidecar_store_commit_duration_seconds", "histogram", "",
+     "Time to commit one store transaction (a batch of writes).", Metrics::kCommitDurationBuckets,
+     "Always; observed by the SQLite backend, as above."},
+    {"sidecar_store_commit_failures_total", "counter", "", "Store transactions that failed to commit.",
+     kNoBuckets, "Always; counted by the SQLite backend, as above."},
+    {"sidecar_revision", "gauge", "", "The store-wide revision of the last mutation.", kNoBuckets,
+     kWhenBackendAnswered},
+    {"sidecar_keys", "gauge", "", "Live (unexpired) keys.", kNoBuckets, kWhenBackendAnswered},
+    {"sidecar_workflows", "gauge", "status", "Workflow runs by status.", kNoBuckets,
+     "Only when the backend answered at scrape time: one sample per status (`created`, `claimed`, `running`, "
+     "`done`, `failed`, zeros included)."},
+    {"sidecar_leases", "gauge", "", "Live leases.", kNoBuckets, kWhenBackendAnswered},
+    {"sidecar_sessions", "gauge", "", "Saved agent sessions.", kNoBuckets, kWhenBackendAnswered},
+    {"sidecar_backend_up", "gauge", "backend", "1 when the storage backend answered at scrape time, else 0.",
+     kNoBuckets, "Always; `backend` is `sqlite` or `redis`."},
+    {"sidecar_http_connections", "gauge", "", "Open HTTP connections.", kNoBuckets, "Always."},
+    {"sidecar_mcp_sessions", "gauge", "", "Live MCP sessions.", kNoBuckets, "Always."},
+    {"sidecar_pending_watches", "gauge", "", "Watch calls waiting for a change.", kNoBuckets, "Always."},
+    {"sidecar_uptime_seconds", "gauge", "", "Seconds since the server started.", kNoBuckets, "Always."},
+    {"process_start_time_seconds", "gauge", "", "Start time of the process since the Unix epoch in seconds.",
+     kNoBuckets, "Always."},
+    {"sidecar_build_info", "gauge", "version,qt_version", "Always 1; the labels name the build.", kNoBuckets,
+     "Always; `version` is the sidecar's version, `qt_version` that of the Qt library it runs on."},
+};
+static_assert(std::size(kFamilies) == FamilyCount);
+
+constexpr const Metrics::FamilyInfo &family(FamilyId id)
+{
+    return kFamilies[id];
+}
 
 } // namespace
 
@@ -203,6 +276,16 @@ void Metrics::recordCommit(qint64 batchSize, double seconds, bool ok)
     m_commitDuration.observe(seconds);
 }
 
+std::span<const Metrics::FamilyInfo> Metrics::families()
+{
+    return kFamilies;
+}
+
+QByteArray Metrics::numberText(double value)
+{
+    return sidecar::http::numberText(value);
+}
+
 QByteArray Metrics::escapeLabelValue(QByteArrayView value)
 {
     QByteArray out;
@@ -224,26 +307,23 @@ QByteArray Metrics::render(const Snapshot &snapshot) const
     QByteArray out;
     out.reserve(qsizetype(8192 + m_tools.size() * 2048));
 
-    appendFamily(out, "sidecar_tool_calls_total", "counter",
-                 "Finished tools/call requests by tool and outcome.");
+    appendFamily(out, family(ToolCalls));
     for (const auto &[tool, s] : m_tools) {
         for (std::size_t o = 0; o < kOutcomeNames.size(); ++o)
-            appendSample(out, "sidecar_tool_calls_total", "",
+            appendSample(out, family(ToolCalls).name, "",
                          {{"tool", tool.toUtf8()}, {"outcome", kOutcomeNames[o]}}, s.calls[o]);
     }
 
-    appendFamily(out, "sidecar_tool_errors_total", "counter",
-                 "Tool errors (isError results) by tool and error code.");
+    appendFamily(out, family(ToolErrors));
     for (const auto &[tool, s] : m_tools) {
         for (const auto &[code, n] : s.errors)
-            appendSample(out, "sidecar_tool_errors_total", "",
+            appendSample(out, family(ToolErrors).name, "",
                          {{"tool", tool.toUtf8()}, {"code", errorCodeName(code)}}, n);
     }
 
-    appendFamily(out, "sidecar_tool_call_duration_seconds", "histogram",
-                 "Time from a tools/call request to its answer, by tool.");
+    appendFamily(out, family(ToolCallDuration));
     for (const auto &[tool, s] : m_tools)
-        appendHistogram(out, "sidecar_tool_call_duration_seconds", {"tool", tool.toUtf8()}, s.duration);
+        appendHistogram(out, family(ToolCallDuration).name, {"tool", tool.toUtf8()}, s.duration);
 
     {
         std::unique_lock lock(m_commitMutex);
@@ -251,39 +331,34 @@ QByteArray Metrics::render(const Snapshot &snapshot) const
         const Histogram duration = m_commitDuration;
         const quint64 failures = m_commitFailures;
         lock.unlock();
-        appendFamily(out, "sidecar_store_commit_batch_size", "histogram",
-                     "Writes per committed store transaction.");
-        appendHistogram(out, "sidecar_store_commit_batch_size", {nullptr, {}}, batch);
-        appendFamily(out, "sidecar_store_commit_duration_seconds", "histogram",
-                     "Time to commit one store transaction (a batch of writes).");
-        appendHistogram(out, "sidecar_store_commit_duration_seconds", {nullptr, {}}, duration);
-        appendFamily(out, "sidecar_store_commit_failures_total", "counter",
-                     "Store transactions that failed to commit.");
-        appendSample(out, "sidecar_store_commit_failures_total", "", {}, failures);
+        appendFamily(out, family(CommitBatchSize));
+        appendHistogram(out, family(CommitBatchSize).name, {nullptr, {}}, batch);
+        appendFamily(out, family(CommitDuration));
+        appendHistogram(out, family(CommitDuration).name, {nullptr, {}}, duration);
+        appendFamily(out, family(CommitFailures));
+        appendSample(out, family(CommitFailures).name, "", {}, failures);
     }
 
-    appendGauge(out, "sidecar_revision", "The store-wide revision of the last mutation.", snapshot.revision);
-    appendGauge(out, "sidecar_keys", "Live (unexpired) keys.", snapshot.liveKeys);
-    appendFamily(out, "sidecar_workflows", "gauge", "Workflow runs by status.");
+    appendGauge(out, family(Revision), snapshot.revision);
+    appendGauge(out, family(Keys), snapshot.liveKeys);
+    appendFamily(out, family(Workflows));
     for (const auto &[status, n] : snapshot.workflowsByStatus)
-        appendSample(out, "sidecar_workflows", "", {{"status", status.toUtf8()}}, double(n));
-    appendGauge(out, "sidecar_leases", "Live leases.", snapshot.leases);
-    appendGauge(out, "sidecar_sessions", "Saved agent sessions.", snapshot.sessions);
-    appendFamily(out, "sidecar_backend_up", "gauge",
-                 "1 when the storage backend answered at scrape time, else 0.");
-    appendSample(out, "sidecar_backend_up", "", {{"backend", snapshot.backend.toUtf8()}},
+        appendSample(out, family(Workflows).name, "", {{"status", status.toUtf8()}}, double(n));
+    appendGauge(out, family(Leases), snapshot.leases);
+    appendGauge(out, family(Sessions), snapshot.sessions);
+    appendFamily(out, family(BackendUp));
+    appendSample(out, family(BackendUp).name, "", {{"backend", snapshot.backend.toUtf8()}},
                  quint64(snapshot.backendUp ? 1 : 0));
-    appendGauge(out, "sidecar_http_connections", "Open HTTP connections.", snapshot.httpConnections);
-    appendGauge(out, "sidecar_mcp_sessions", "Live MCP sessions.", snapshot.mcpSessions);
-    appendGauge(out, "sidecar_pending_watches", "Watch calls waiting for a change.", snapshot.pendingWatches);
+    appendGauge(out, family(HttpConnections), snapshot.httpConnections);
+    appendGauge(out, family(McpSessions), snapshot.mcpSessions);
+    appendGauge(out, family(PendingWatches), snapshot.pendingWatches);
 
-    appendFamily(out, "sidecar_uptime_seconds", "gauge", "Seconds since the server started.");
-    appendSample(out, "sidecar_uptime_seconds", "", {}, double(m_uptime.elapsed()) / 1000.0);
-    appendFamily(out, "process_start_time_seconds", "gauge",
-                 "Start time of the process since the Unix epoch in seconds.");
-    appendSample(out, "process_start_time_seconds", "", {}, m_startTime);
-    appendFamily(out, "sidecar_build_info", "gauge", "Always 1; the labels name the build.");
-    appendSample(out, "sidecar_build_info", "", {{"version", SIDECAR_VERSION}, {"qt_version", qVersion()}},
+    appendFamily(out, family(Uptime));
+    appendSample(out, family(Uptime).name, "", {}, double(m_uptime.elapsed()) / 1000.0);
+    appendFamily(out, family(ProcessStartTime));
+    appendSample(out, family(ProcessStartTime).name, "", {}, m_startTime);
+    appendFamily(out, family(BuildInfo));
+    appendSample(out, family(BuildInfo).name, "", {{"version", SIDECAR_VERSION}, {"qt_version", qVersion()}},
                  quint64(1));
     return out;
 }

@@ -3,17 +3,10 @@
 // The server's metrics, rendered for GET /metrics in the Prometheus text exposition format 0.0.4
 // (https://prometheus.io/docs/instrumenting/exposition_formats/).
 //
-// Families:
-//   sidecar_tool_calls_total{tool,outcome}          counter   outcome: ok | tool_error | rpc_error
-//   sidecar_tool_errors_total{tool,code}            counter   tool errors by contract code (conflict, ...)
-//   sidecar_tool_call_duration_seconds{tool}        histogram
-//   sidecar_store_commit_batch_size                 histogram writes per committed transaction
-//   sidecar_store_commit_duration_seconds           histogram
-//   sidecar_store_commit_failures_total             counter
-//   sidecar_revision, sidecar_keys, sidecar_workflows{status}, sidecar_leases, sidecar_sessions,
-//   sidecar_backend_up{backend}, sidecar_http_connections, sidecar_mcp_sessions,
-//   sidecar_pending_watches                          gauges from the Snapshot given to render()
-//   sidecar_uptime_seconds, process_start_time_seconds, sidecar_build_info{version,qt_version}
+// Families: families() lists every one (name, type, labels, help) in the order render() writes
+// them; sidecar-docgen prints docs/metrics.md from it. Tool calls and errors come from
+// recordCall(), store commits from recordCommit(), the gauges of the store and the server from the
+// Snapshot given to render().
 //
 // The tool label takes only the names given to the constructor or addTool(): a call naming any
 // other tool (the name comes from the client, so its values are unbounded) counts as
@@ -55,6 +48,20 @@ public:
     static constexpr std::array<double, 12> kBatchSizeBuckets = {1,  2,   4,   8,   16,   32,
                                                                  64, 128, 256, 512, 1024, 4096};
 
+    // One family of the exposition: its # HELP and # TYPE lines, and what the reference says of it.
+    struct FamilyInfo
+    {
+        const char *name;
+        const char *type;                // counter | gauge | histogram
+        const char *labels;              // label names, comma-separated ("" for none; le not counted)
+        const char *help;                // the HELP text: no backslash, no line feed
+        std::span<const double> buckets; // a histogram's upper bounds (+Inf implied); else empty
+        const char *samples;             // for the reference: when samples appear, label values
+    };
+
+    // Every family, in the order render() writes them.
+    static std::span<const FamilyInfo> families();
+
     // The Content-Type of render()'s output.
     static constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
     static constexpr char kUnknownTool[] = "unknown";
@@ -93,6 +100,8 @@ public:
 
     // Label values escaped as the text format requires: backslash, double quote and line feed.
     static QByteArray escapeLabelValue(QByteArrayView value);
+    // A sample value or an le bound as render() writes it ("0.0005", "2.5", "+Inf").
+    static QByteArray numberText(double value);
 
     // Counts and sum of observations per histogram; `counts` per bucket, not cumulative, the last
     // one for +Inf.
