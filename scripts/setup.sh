@@ -33,8 +33,9 @@ readonly APT_PACKAGES=(
     libhttp-parser-dev libexpected-dev libvalijson-dev libsimdjson-dev
     # GUI tests run offscreen; xvfb + xauth give a real X display for screenshots (xvfb-run); fonts to draw text
     xvfb xauth fonts-dejavu-core
-    # CPack .deb
-    dpkg-dev file
+    # CPack .deb: dpkg-shlibdeps (dpkg-dev) and file find the library packages; desktop-file-utils
+    # and appstream validate the inspector's desktop entry and metainfo (tests/packaging/check-debs.sh)
+    dpkg-dev file desktop-file-utils appstream
     # hostile-input checks: clang's libFuzzer and sanitizer runtimes (the fuzz preset), valgrind
     clang libclang-rt-14-dev valgrind
 )

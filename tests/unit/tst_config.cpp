@@ -5,8 +5,10 @@
 #include <QLoggingCategory>
 #include <QProcess>
 #include <QProcessEnvironment>
+#include <QRegularExpression>
 #include <QTest>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 
@@ -124,6 +126,7 @@ private slots:
     void backupTo();
     void markdownTable();
     void docsTableIsCurrent();
+    void environmentFileIsComplete();
     void loggingLevels_data();
     void loggingLevels();
 };
@@ -826,6 +829,67 @@ void TestConfig::docsTableIsCurrent()
         const QString text = QString::fromUtf8(file.readAll());
         QVERIFY2(text.contains(rows), qPrintable(name + u" differs from configTableMarkdown(): copy it again"_s));
     }
+}
+
+// packaging/mcp-state-sidecar.default, installed as /etc/default/mcp-state-sidecar, lists every
+// setting commented out, under a one-line description, with the value the service runs with: the
+// table's default, or the value packaging/mcp-state-sidecar.service sets. It must not drift.
+void TestConfig::environmentFileIsComplete()
+{
+    const QString root = qEnvironmentVariable("SIDECAR_SOURCE_DIR");
+    QVERIFY2(!root.isEmpty(), "SIDECAR_SOURCE_DIR is not set (run through ctest)");
+    const auto readLines = [&root](const QString &name) {
+        QFile file(root + u'/' + name);
+        if (!file.open(QIODevice::ReadOnly))
+            qWarning("cannot read %s", qPrintable(file.fileName()));
+        return QString::fromUtf8(file.readAll()).split(u'\n');
+    };
+
+    std::map<QString, QString> serviceValues; // the unit's Environment=KEY=value lines
+    QStringList serviceEnv;
+    for (const QString &line : readLines(u"packaging/mcp-state-sidecar.service"_s)) {
+        if (!line.startsWith("Environment="_L1))
+            continue;
+        const QString pair = line.mid(qsizetype(sizeof("Environment=") - 1));
+        const qsizetype eq = pair.indexOf(u'=');
+        serviceValues[pair.left(eq)] = pair.mid(eq + 1);
+        serviceEnv << pair;
+    }
+    // The unit's own values must be valid settings.
+    const ConfigOutcome unitOutcome = parse({u"--transport=http"_s}, serviceEnv);
+    QVERIFY2(unitOutcome.config.has_value(), qPrintable(unitOutcome.err));
+    // The unit runs mcp-state-sidecar-http, which serves HTTP whatever SIDECAR_TRANSPORT says.
+    serviceValues[u"SIDECAR_TRANSPORT"_s] = u"http"_s;
+
+    const QStringList lines = readLines(u"packaging/mcp-state-sidecar.default"_s);
+    QVERIFY(lines.size() > 1);
+    static const QRegularExpression assignment(u"^#([A-Z][A-Z0-9_]*)=(.*)$"_s);
+    QStringList listed;
+    for (qsizetype i = 0; i < lines.size(); ++i) {
+        const QString &line = lines.at(i);
+        QVERIFY2(line.isEmpty() || line.startsWith(u'#'), qPrintable(u"not commented out: "_s + line));
+        const QRegularExpressionMatch m = assignment.match(line);
+        if (!m.hasMatch())
+            continue;
+        const QString env = m.captured(1);
+        const auto &settings = sidecar::daemon::configSettings();
+        const auto setting = std::find_if(settings.begin(), settings.end(),
+                                          [&env](const auto &s) { return s.env == env; });
+        QVERIFY2(setting != settings.end(), qPrintable(env + u" is no setting"_s));
+        QVERIFY2(!listed.contains(env), qPrintable(env + u" is listed twice"_s));
+        listed << env;
+        const QString &above = lines.at(qMax<qsizetype>(0, i - 1));
+        QVERIFY2(i > 0 && above.startsWith(u"# "_s) && above.size() > 10,
+                 qPrintable(env + u" has no description on the line above it"_s));
+        const auto fromUnit = serviceValues.find(env);
+        const QString expected = fromUnit != serviceValues.end() ? fromUnit->second : setting->defaultText();
+        QVERIFY2(m.captured(2) == expected,
+                 qPrintable(u"%1: the file says \"%2\", the service runs with \"%3\""_s.arg(
+                     env, m.captured(2), expected)));
+    }
+    for (const auto &s : sidecar::daemon::configSettings())
+        QVERIFY2(listed.contains(s.env),
+                 qPrintable(s.env + u" is missing from packaging/mcp-state-sidecar.default"_s));
 }
 
 void TestConfig::loggingLevels_data()
