@@ -103,6 +103,17 @@ Snapshot readSnapshot(const QString &path)
     return s;
 }
 
+// One successful tool call by a stdio server on `db`, which then exits.
+bool writeThroughServer(const QString &db, const QString &tool, const QByteArray &arguments)
+{
+    ServerProcess server;
+    if (!server.start({QStringLiteral("--db-path"), db}) || !server.initialize())
+        return false;
+    const auto answer = server.call(tool, arguments);
+    server.closeInput();
+    return server.waitForExit() && answer && structured(*answer);
+}
+
 qint64 integerField(const json::Document &answer, const char *field)
 {
     const json::Value *content = structured(answer);
@@ -262,14 +273,8 @@ void TestBackup::copiesWhileServing()
 void TestBackup::intoADirectory()
 {
     const QString db = m_dir.file(QStringLiteral("named.db"));
-    {
-        ServerProcess server;
-        QVERIFY(server.start({QStringLiteral("--db-path"), db}));
-        QVERIFY(server.initialize());
-        QVERIFY(server.call(QStringLiteral("session_save"), R"({"session_id":"s1","context":{"a":[1,2]}})"));
-        server.closeInput();
-        QVERIFY(server.waitForExit());
-    }
+    QVERIFY(writeThroughServer(db, QStringLiteral("session_save"),
+                               R"({"session_id":"s1","context":{"a":[1,2]}})"));
     const QString dir = m_dir.file(QStringLiteral("backups"));
     QVERIFY(QDir().mkpath(dir));
     const Run run = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), dir});
@@ -285,14 +290,7 @@ void TestBackup::intoADirectory()
 void TestBackup::refusals()
 {
     const QString db = m_dir.file(QStringLiteral("refusals.db"));
-    {
-        ServerProcess server;
-        QVERIFY(server.start({QStringLiteral("--db-path"), db}));
-        QVERIFY(server.initialize());
-        QVERIFY(server.call(QStringLiteral("state_set"), R"({"key":"k","value":"v"})"));
-        server.closeInput();
-        QVERIFY(server.waitForExit());
-    }
+    QVERIFY(writeThroughServer(db, QStringLiteral("state_set"), R"({"key":"k","value":"v"})"));
     const QByteArray before = readSnapshot(db).keys.at(QStringLiteral("k")).first;
 
     // No database there: nothing is created at either path.

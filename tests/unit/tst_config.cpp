@@ -120,10 +120,8 @@ private slots:
     void hosts();
     void binaryExitCodes_data();
     void binaryExitCodes();
-    void importRedisFrom_data();
-    void importRedisFrom();
-    void backupTo_data();
-    void backupTo();
+    void oneOffActions_data();
+    void oneOffActions();
     void markdownTable();
     void docsTableIsCurrent();
     void environmentFileIsComplete();
@@ -716,13 +714,15 @@ void TestConfig::binaryExitCodes()
         QVERIFY2(err.contains(stderrHas) && err.trimmed().count(u'\n') == 0, qPrintable(err));
 }
 
-// --import-redis-from (SIDECAR_IMPORT_REDIS_FROM): a URL checked like REDIS_URL (password masked
-// in the message), and only with the Redis backend, which it imports into.
-void TestConfig::importRedisFrom_data()
+// The one-off actions. --import-redis-from (SIDECAR_IMPORT_REDIS_FROM): a URL checked like
+// REDIS_URL (password masked in the message), and only with the Redis backend, which it imports
+// into. --backup-to (SIDECAR_BACKUP_TO): a path, only with the SQLite backend. Neither serves, so
+// no HTTP address check applies, and one is asked for at a time.
+void TestConfig::oneOffActions_data()
 {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<QStringList>("env");
-    QTest::addColumn<QString>("expected"); // the URL kept, or empty: refused with exit code 2
+    QTest::addColumn<QString>("expected"); // the URL or path kept, or empty: refused with exit code 2
     QTest::addColumn<QString>("stderrHas");
     QTest::newRow("flag") << QStringList{u"--backend=redis"_s, u"--import-redis-from"_s, u"redis://old:6379/1"_s}
                           << QStringList{} << u"redis://old:6379/1"_s << QString();
@@ -741,9 +741,22 @@ void TestConfig::importRedisFrom_data()
     QTest::newRow("password masked") << QStringList{u"--backend=redis"_s,
                                                     u"--import-redis-from=redis://u:hunter2@old:6379/x"_s}
                                      << QStringList{} << QString() << u"redis://u:***@old:6379/x"_s;
+    // --backup-to: a path, only with the SQLite backend, and one one-off action at a time.
+    QTest::newRow("backup flag") << QStringList{u"--backup-to"_s, u"/var/backups/s.db"_s} << QStringList{}
+                                 << u"/var/backups/s.db"_s << QString();
+    QTest::newRow("backup env") << QStringList{} << QStringList{u"SIDECAR_BACKUP_TO=/srv/copies/"_s}
+                                << u"/srv/copies/"_s << QString();
+    QTest::newRow("backup, http elsewhere is not served")
+        << QStringList{u"--backup-to=/tmp/c.db"_s} << QStringList{u"SIDECAR_TRANSPORT=http"_s, u"SIDECAR_HOST=0.0.0.0"_s}
+        << u"/tmp/c.db"_s << QString();
+    QTest::newRow("backup of redis") << QStringList{u"--backend=redis"_s, u"--backup-to=/tmp/c.db"_s} << QStringList{}
+                                     << QString() << u"BGSAVE"_s;
+    QTest::newRow("backup and import") << QStringList{u"--backend=redis"_s, u"--backup-to=/tmp/c.db"_s,
+                                                      u"--import-redis-from=redis://old"_s}
+                                       << QStringList{} << QString() << u"one at a time"_s;
 }
 
-void TestConfig::importRedisFrom()
+void TestConfig::oneOffActions()
 {
     QFETCH(QStringList, args);
     QFETCH(QStringList, env);
@@ -759,47 +772,11 @@ void TestConfig::importRedisFrom()
         return;
     }
     QVERIFY2(o.config.has_value(), qPrintable(o.err));
-    QCOMPARE(o.config->importRedisFrom, expected);
-}
-
-// --backup-to (SIDECAR_BACKUP_TO): a path, only with the SQLite backend, and not together with
-// the other one-off action; like the import, it serves nothing, so no HTTP address check applies.
-void TestConfig::backupTo_data()
-{
-    QTest::addColumn<QStringList>("args");
-    QTest::addColumn<QStringList>("env");
-    QTest::addColumn<QString>("expected"); // the path kept, or empty: refused with exit code 2
-    QTest::addColumn<QString>("stderrHas");
-    QTest::newRow("flag") << QStringList{u"--backup-to"_s, u"/var/backups/s.db"_s} << QStringList{}
-                          << u"/var/backups/s.db"_s << QString();
-    QTest::newRow("env") << QStringList{} << QStringList{u"SIDECAR_BACKUP_TO=/srv/copies/"_s} << u"/srv/copies/"_s
-                         << QString();
-    QTest::newRow("http elsewhere is not served")
-        << QStringList{u"--backup-to=/tmp/c.db"_s} << QStringList{u"SIDECAR_TRANSPORT=http"_s, u"SIDECAR_HOST=0.0.0.0"_s}
-        << u"/tmp/c.db"_s << QString();
-    QTest::newRow("redis backend") << QStringList{u"--backend=redis"_s, u"--backup-to=/tmp/c.db"_s} << QStringList{}
-                                   << QString() << u"BGSAVE"_s;
-    QTest::newRow("with the import") << QStringList{u"--backend=redis"_s, u"--backup-to=/tmp/c.db"_s,
-                                                    u"--import-redis-from=redis://old"_s}
-                                     << QStringList{} << QString() << u"one at a time"_s;
-}
-
-void TestConfig::backupTo()
-{
-    QFETCH(QStringList, args);
-    QFETCH(QStringList, env);
-    QFETCH(QString, expected);
-    QFETCH(QString, stderrHas);
-    const ConfigOutcome o = parse(args, env);
-    if (expected.isEmpty()) {
-        QVERIFY(!o.config.has_value());
-        QCOMPARE(o.exitCode, 2);
-        QVERIFY2(o.err.contains(stderrHas), qPrintable(o.err));
-        return;
-    }
-    QVERIFY2(o.config.has_value(), qPrintable(o.err));
-    QCOMPARE(o.config->backupTo, expected);
     QVERIFY(o.config->isOneOffAction());
+    QCOMPARE(args.join(u' ').contains(u"backup"_s) || env.join(u' ').contains(u"BACKUP"_s)
+                 ? o.config->backupTo
+                 : o.config->importRedisFrom,
+             expected);
 }
 
 void TestConfig::markdownTable()
