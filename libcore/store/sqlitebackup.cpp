@@ -86,9 +86,9 @@ QString BackupSummary::text() const
                "backed up %1 to %2 in %3 ms: %4, schema %5, revision %6; %7 keys, %8 workflow runs, "
                "%9 leases, %10 sessions, %11 history entries; integrity check ok")
         .arg(source, target, QString::number(elapsedMs),
-             c.formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat),
-             QString::number(schemaVersion), QString::number(revision), QString::number(keys),
-             QString::number(workflows), QString::number(leases))
+             c.formattedDataSize(bytes, 1, QLocale::DataSizeIecFormat), QString::number(schemaVersion),
+             QString::number(revision), QString::number(keys), QString::number(workflows),
+             QString::number(leases))
         .arg(sessions)
         .arg(historyEntries);
 }
@@ -122,7 +122,12 @@ Result<BackupSummary> backupDatabase(const QString &source, const QString &targe
     BackupSummary summary;
     summary.source = from.absoluteFilePath();
     summary.target = to.absoluteFilePath();
+    // An empty file named by the caller is used, made private like a new one.
     const bool existedEmpty = to.exists();
+    if (existedEmpty
+        && !QFile::setPermissions(summary.target, QFileDevice::ReadOwner | QFileDevice::WriteOwner))
+        return fail(ErrorCode::Unavailable,
+                    QStringLiteral("Cannot make %1 private to its owner").arg(summary.target));
     const QString name = QStringLiteral("backup-") + QUuid::createUuid().toString(QUuid::WithoutBraces);
     Result<void> copied;
     {

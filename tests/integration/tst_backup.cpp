@@ -285,6 +285,20 @@ void TestBackup::intoADirectory()
              qPrintable(made.front()));
     QVERIFY2(run.err.contains("1 sessions"), run.err.constData());
     QCOMPARE(readSnapshot(QDir(dir).filePath(made.front())).integrity, QStringLiteral("ok"));
+
+    // An empty file named by the caller is used, and made private like a new one.
+    const QString empty = m_dir.file(QStringLiteral("empty.db"));
+    {
+        QFile f(empty);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+    }
+    QVERIFY(QFile::setPermissions(empty, QFileDevice::ReadOwner | QFileDevice::WriteOwner
+                                             | QFileDevice::ReadGroup | QFileDevice::ReadOther));
+    const Run intoEmpty = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), empty});
+    QVERIFY2(intoEmpty.exitCode == 0, intoEmpty.err.constData());
+    QCOMPARE(QFile::permissions(empty) & (QFileDevice::ReadGroup | QFileDevice::ReadOther),
+             QFileDevice::Permissions());
+    QCOMPARE(readSnapshot(empty).integrity, QStringLiteral("ok"));
 }
 
 void TestBackup::refusals()
