@@ -34,8 +34,8 @@ readonly APT_PACKAGES=(
     # GUI tests run offscreen; xvfb + xauth give a real X display for screenshots (xvfb-run); fonts to draw text
     xvfb xauth fonts-dejavu-core
     # CPack .deb: dpkg-shlibdeps (dpkg-dev) and file find the library packages; desktop-file-utils
-    # and appstream validate the inspector's desktop entry and metainfo (tests/packaging/check-debs.sh)
-    dpkg-dev file desktop-file-utils appstream
+    # and appstream validate the inspector's desktop entry and metainfo, groff the man pages
+    dpkg-dev file desktop-file-utils appstream groff-base
     # hostile-input checks: clang's libFuzzer and sanitizer runtimes (the fuzz preset), valgrind
     clang libclang-rt-14-dev valgrind
 )

@@ -442,6 +442,8 @@ if [[ -f $unit ]]; then
             -e 'is not executable' "$WORK/verify.log" | grep -i "mcp-state-sidecar.service" >"$WORK/verify.err"; then
             fail "unit: systemd-analyze verify: $(cat "$WORK/verify.err")"
         fi
+    else
+        note "systemd-analyze not found (no systemd here): the unit is checked without it"
     fi
 fi
 
@@ -461,6 +463,8 @@ for exe in "$ROOT"/usr/bin/*; do
     if command -v groff >/dev/null 2>&1; then
         LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$WORK/$name.1" 2>"$WORK/groff.log" || true
         [[ ! -s $WORK/groff.log ]] || fail "$name: groff warnings: $(head -5 "$WORK/groff.log")"
+    else
+        note "groff not found: $name's man page is not rendered (bash scripts/setup.sh --deps-only installs it)"
     fi
 done
 
