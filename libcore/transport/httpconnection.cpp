@@ -1,7 +1,6 @@
 #include "transport/httpconnection.h"
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -42,7 +41,7 @@ bool hasLineBreak(const QByteArray &s)
 } // namespace
 
 HttpConnection::HttpConnection(HttpServer *server, qintptr socketDescriptor)
-    : QObject(server), m_server(server), m_socket(new QTcpSocket(this)),
+    : QObject(server), m_server(server), m_bucket(server->fullBucket()), m_socket(new QTcpSocket(this)),
       m_parser(server->options().maxHeaderBytes, server->options().maxBodyBytes)
 {
     if (!m_socket->setSocketDescriptor(socketDescriptor)) {
@@ -182,10 +181,12 @@ void HttpConnection::dispatch()
         m_responder = std::make_shared<HttpResponder>(HttpResponder::Key{}, this);
     }
 
-    if (m_server->m_handler)
-        m_server->m_handler(r, m_responder);
-    else
-        m_responder->respond(404, {}, {});
+    if (m_server->admit(m_bucket, r, *m_responder)) { // else answered 429
+        if (m_server->m_handler)
+            m_server->m_handler(r, m_responder);
+        else
+            m_responder->respond(404, {}, {});
+    }
 
     if (m_mode != Mode::Dead && m_responder->m_state == HttpResponder::State::Pending
         && m_responder.use_count() == 1) {
@@ -305,8 +306,8 @@ bool HttpConnection::writeChunk(HttpResponder *responder, const QByteArray &chun
         return false; // the write failed: the client is gone
     const qint64 unsent = m_socket->bytesToWrite();
     if (unsent > m_server->options().maxWriteBuffer) {
-        qCInfo(lcHttp) << "cutting off" << m_parser.request().peer << "which does not read its stream:" << unsent
-                       << "bytes unsent";
+        qCInfo(lcHttp) << "cutting off" << m_parser.request().peer
+                       << "which does not read its stream:" << unsent << "bytes unsent";
         abort();
         return false;
     }
@@ -533,7 +534,8 @@ void HttpConnection::updateInputDeadline()
         m_headerDeadlineSet = false; // the headers are in: the next request gets a deadline of its own
         if (m_requestStartMs == 0)
             m_requestStartMs = now; // the line and headers came in one read
-        const qint64 deadline = capped(o.idleTimeoutMs > 0 ? now + o.idleTimeoutMs : 0); // the body keeps moving
+        const qint64 deadline = capped(o.idleTimeoutMs > 0 ? now + o.idleTimeoutMs
+                                                           : 0); // the body keeps moving
         if (deadline > 0)
             setDeadline(now, deadline);
     } else if (phase == Phase::Complete) {

@@ -95,6 +95,7 @@ private:
     void onDeadline(qint64 now);
 
     HttpServer *m_server;
+    HttpServer::RateBucket m_bucket;
     QTcpSocket *m_socket;
     HttpRequestParser m_parser;
     Mode m_mode = Mode::Open;

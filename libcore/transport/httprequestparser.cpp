@@ -1,5 +1,7 @@
 // HttpRequestParser: libhttp-parser's callbacks, the request limits and the unknown-method retry
-// (see the header). Moved out of HttpConnection unchanged, so that it can be fuzzed without a socket.
+// (see the header). Moved out of HttpConnection so that it can be fuzzed without a socket; it reports
+// what the connection must act on (a 100 Continue to send, the limit a request broke) instead of
+// acting itself.
 
 #include "transport/httprequestparser.h"
 
@@ -391,15 +393,9 @@ int HttpRequestParser::onHeadersComplete()
         m_request.body.reserve(qsizetype(std::min<uint64_t>(contentLength, 64 * 1024)));
 
     // RFC 9110 section 10.1.1: a 1.1 client that sent Expect: 100-continue waits for it.
-    if (m_parser.http_minor >= 1 && (chunked || (hasLength && contentLength > 0))) {
-        for (const auto &h : std::as_const(m_request.headers)) {
-            if (h.first == "expect") {
-                if (equalsLowerAscii(h.second, "100-continue"))
-                    m_expectContinue = true;
-                break;
-            }
-        }
-    }
+    if (m_parser.http_minor >= 1 && (chunked || (hasLength && contentLength > 0))
+        && equalsLowerAscii(m_request.header("expect"), "100-continue"))
+        m_expectContinue = true;
     m_phase = Phase::Body;
     return 0;
 }

@@ -7,7 +7,6 @@
 
 #include <QElapsedTimer>
 #include <QTcpServer>
-#include <QTcpSocket>
 #include <QTimer>
 
 #include <sys/socket.h>
@@ -190,9 +189,6 @@ private:
 HttpServer::HttpServer(HttpServerOptions options, QObject *parent)
     : QObject(parent), m_options(sanitized(options)), m_listener(new TcpListener(this))
 {
-    m_handler = [this](const HttpRequest &request, std::shared_ptr<HttpResponder> responder) {
-        dispatch(request, std::move(responder));
-    };
     m_refusalFormatter = plainRefusal;
     m_listener->setListenBacklogSize(m_options.listenBacklog);
     connect(m_listener, &QTcpServer::acceptError, this, &HttpServer::onAcceptError);
@@ -234,7 +230,7 @@ bool HttpServer::isListening() const
 
 void HttpServer::setHandler(HttpHandler handler)
 {
-    m_appHandler = std::move(handler);
+    m_handler = std::move(handler);
 }
 
 void HttpServer::setRefusalFormatter(RefusalFormatter formatter)
@@ -292,52 +288,44 @@ void HttpServer::incomingConnection(qintptr socketDescriptor)
         return;
     }
     m_connections.insert(c);
-    m_guards.insert(c, Guard{});
 }
 
 void HttpServer::removeConnection(HttpConnection *connection)
 {
     m_connections.remove(connection);
-    m_guards.remove(connection);
 }
 
-void HttpServer::dispatch(const HttpRequest &request, std::shared_ptr<HttpResponder> responder)
+HttpServer::RateBucket HttpServer::fullBucket() const
 {
-    HttpConnection *c = responder->m_connection.data();
-    const auto it = c ? m_guards.find(c) : m_guards.end();
-    if (it != m_guards.end()) {
-        Guard &g = *it;
-        if (m_options.requestRate > 0) {
-            const qint64 now = monotonicMs();
-            if (g.tokens < 0) {
-                g.tokens = m_options.requestBurst;
-            } else {
-                g.tokens = std::min(m_options.requestBurst,
-                                    g.tokens + double(now - g.refilledMs) * m_options.requestRate / 1000.0);
-            }
-            g.refilledMs = now;
-            if (g.tokens < 1) {
-                const int retryAfter = int(std::ceil((1 - g.tokens) / m_options.requestRate));
-                qCDebug(lcHttp) << "rate limit: refusing a request from" << request.peer;
-                const QString message = QStringLiteral("Too many requests on this connection (at most %1 per second, "
-                                                       "bursts of %2): retry after %3 s.")
-                                            .arg(m_options.requestRate)
-                                            .arg(m_options.requestBurst)
-                                            .arg(std::max(retryAfter, 1));
-                const auto [type, body] = m_refusalFormatter(429, message);
-                responder->respond(429,
-                                   {{QByteArrayLiteral("Content-Type"), type},
-                                    {QByteArrayLiteral("Retry-After"), QByteArray::number(std::max(retryAfter, 1))}},
-                                   body);
-                return;
-            }
-            g.tokens -= 1;
-        }
+    return {m_options.requestBurst, monotonicMs()};
+}
+
+bool HttpServer::admit(RateBucket &bucket, const HttpRequest &request, HttpResponder &responder)
+{
+    if (m_options.requestRate <= 0)
+        return true;
+    const qint64 now = monotonicMs();
+    bucket.tokens = std::min(m_options.requestBurst,
+                             bucket.tokens
+                                 + double(now - bucket.refilledMs) * m_options.requestRate / 1000.0);
+    bucket.refilledMs = now;
+    if (bucket.tokens >= 1) {
+        bucket.tokens -= 1;
+        return true;
     }
-    if (m_appHandler)
-        m_appHandler(request, std::move(responder));
-    else
-        responder->respond(404, {}, {});
+    const int retryAfter = std::max(1, int(std::ceil((1 - bucket.tokens) / m_options.requestRate)));
+    qCDebug(lcHttp) << "rate limit: refusing a request from" << request.peer;
+    const QString message = QStringLiteral("Too many requests on this connection (at most %1 per second, "
+                                           "bursts of %2): retry after %3 s.")
+                                .arg(m_options.requestRate)
+                                .arg(m_options.requestBurst)
+                                .arg(retryAfter);
+    const auto [type, body] = m_refusalFormatter(429, message);
+    responder.respond(429,
+                      {{QByteArrayLiteral("Content-Type"), type},
+                       {QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfter)}},
+                      body);
+    return false;
 }
 
 void HttpServer::onAcceptError()
@@ -349,7 +337,8 @@ void HttpServer::onAcceptError()
     if (m_lastAcceptErrorLogMs < 0 || now - m_lastAcceptErrorLogMs >= 10000) {
         qCWarning(lcHttp).nospace() << "cannot accept connections: " << m_listener->errorString() << " ("
                                     << m_connections.size() << " open, " << m_acceptErrors
-                                    << " failed accepts so far); trying again every " << kAcceptRetryMs << " ms";
+                                    << " failed accepts so far); trying again every " << kAcceptRetryMs
+                                    << " ms";
         m_lastAcceptErrorLogMs = now;
     }
     if (m_resumeScheduled)

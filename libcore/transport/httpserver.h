@@ -139,8 +139,8 @@ public:
     bool write(const QByteArray &chunk);
     void end();
 
-    bool isOpen() const;     // the client is connected and the response not finished
-    bool isFinished() const; // respond() or end() completed
+    bool isOpen() const;      // the client is connected and the response not finished
+    bool isFinished() const;  // respond() or end() completed
     bool isStreaming() const; // beginStream() done, end() not yet
     // Bytes queued on the connection and not yet taken by the kernel, while this response is active.
     qint64 bufferedBytes() const;
@@ -158,7 +158,6 @@ protected:
 
 private:
     friend class HttpConnection;
-    friend class HttpServer;
     enum class State { Pending, Streaming, Finished, Gone };
 
     QPointer<HttpConnection> m_connection;
@@ -205,28 +204,29 @@ private:
     friend class HttpConnection;
     friend class TcpListener;
 
-    // What the server tracks of each connection beside the connection itself: its rate bucket.
-    struct Guard
+    // A connection's request budget: refilled at requestRate per second, up to requestBurst.
+    struct RateBucket
     {
-        double tokens = -1;      // the rate bucket; < 0: full (not used yet)
-        qint64 refilledMs = 0;
+        double tokens = 0;
+        qint64 refilledMs = 0; // steady-clock ms
     };
 
     void incomingConnection(qintptr socketDescriptor);
     void removeConnection(HttpConnection *connection);
-    // Every request passes here (m_handler) on its way to the application's handler.
-    void dispatch(const HttpRequest &request, std::shared_ptr<HttpResponder> responder);
+    // Takes one request from the connection's bucket: true when the request may go on; otherwise
+    // it has answered 429 with Retry-After.
+    bool admit(RateBucket &bucket, const HttpRequest &request, HttpResponder &responder);
+    // A new connection's bucket: full.
+    RateBucket fullBucket() const;
     void onAcceptError();
     // "Date: <IMF-fixdate>\r\n", recomputed once per second.
     const QByteArray &dateLine();
 
     const HttpServerOptions m_options;
-    HttpHandler m_handler; // dispatch(), which HttpConnection calls
-    HttpHandler m_appHandler;
+    HttpHandler m_handler;
     RefusalFormatter m_refusalFormatter;
     TcpListener *m_listener = nullptr;
     QSet<HttpConnection *> m_connections;
-    QHash<HttpConnection *, Guard> m_guards;
     bool m_resumeScheduled = false;
     qint64 m_lastAcceptErrorLogMs = -1;
     qint64 m_acceptErrors = 0;

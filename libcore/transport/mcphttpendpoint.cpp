@@ -38,11 +38,17 @@ QByteArray errorBody(const QString &message)
 // answers given later capture a copy.
 thread_local HttpHeaders t_cors;
 
-void refuse(HttpResponder &responder, int status, const QString &message, HttpHeaders headers = {})
+// A JSON answer of the endpoint's own (an error body, or a JSON-RPC error), with the CORS headers.
+void refuseWith(HttpResponder &responder, int status, const QByteArray &jsonBody, HttpHeaders headers = {})
 {
     headers.append({QByteArrayLiteral("content-type"), kJson});
     headers.append(t_cors);
-    responder.respond(status, headers, errorBody(message));
+    responder.respond(status, headers, jsonBody);
+}
+
+void refuse(HttpResponder &responder, int status, const QString &message, HttpHeaders headers = {})
+{
+    refuseWith(responder, status, errorBody(message), std::move(headers));
 }
 
 QByteArray newSessionId()
@@ -498,10 +504,8 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
                                                << " live (the limit); " << m_refusedSessions << " refused so far";
                 m_refusalLogged.start();
             }
-            HttpHeaders h{{QByteArrayLiteral("content-type"), kJson}};
-            h.append(t_cors);
-            responder->respond(
-                503, h,
+            refuseWith(
+                *responder, 503,
                 jsonrpc::errorResponse(id ? id->compact() : jsonrpc::kNullId, kServerBusy,
                                        QStringLiteral("Too many MCP sessions (%1, SIDECAR_HTTP_MAX_SESSIONS): end "
                                                       "unused ones with DELETE, or try again later.")
@@ -527,8 +531,8 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
     std::weak_ptr<Session> weak = m_sessions.value(session->id);
     const int keepAnswered = m_options.replayPostStreams;
     QPointer<McpHttpEndpoint> self(this);
-    const bool answers = session->mcp->handle(request.body, [self, weak, responder, headers, acceptsJson, created,
-                                                             streamId, keepAnswered](const QByteArray &message) {
+    const bool answers = session->mcp->handle(request.body, [self, weak, responder, headers, cors = t_cors, acceptsJson,
+                                                             created, streamId, keepAnswered](const QByteArray &message) {
         HttpHeaders h = headers;
         // An empty message: the client cancelled the request, whose answer is withheld. The POST
         // ends without one (202 with no body, or the stream closed).
@@ -540,16 +544,12 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
                 event.prepend("id: p" + QByteArray::number(streamId) + ".1\n");
         }
         const int status = withheld ? 202 : isRequestLevelError(message) ? 400 : 200;
-        auto deliver = [responder, acceptsJson, status, message, event, withheld](HttpHeaders out) {
+        auto deliver = [responder, acceptsJson, status, message, event, withheld, cors](HttpHeaders out) {
             if (withheld) {
-                if (responder->isStreaming()) {
+                if (responder->isStreaming())
                     responder->end();
-                } else {
-                    out.removeIf([](const auto &header) { // keeps the CORS headers only
-                        return !header.first.startsWith("access-control-") && header.first != "vary";
-                    });
-                    responder->respond(status, out, {});
-                }
+                else
+                    responder->respond(status, cors, {});
                 return;
             }
             if (!responder->isStreaming() && (acceptsJson || status != 200)) {
@@ -576,8 +576,7 @@ void McpHttpEndpoint::handlePost(const HttpRequest &request, std::shared_ptr<Htt
             p->answered = true;
             p->answer = event;
             if (auto resumed = p->stream.lock(); resumed && resumed != responder && resumed->isOpen()) {
-                if (!event.isEmpty())
-                    resumed->write(event);
+                resumed->write(event); // nothing when the answer was withheld
                 resumed->end();
             }
             trimPostStreams(*s, keepAnswered);
