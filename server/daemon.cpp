@@ -195,10 +195,7 @@ int runRedisImport(const Config &config)
 
 int runBackup(const Config &config)
 {
-    // As long as the writer waits for another process's write transaction: a copy only waits
-    // when a checkpoint holds the file in an exclusive mode (rare with WAL).
-    constexpr int kBackupBusyTimeoutMs = 10000;
-    auto summary = store::sqlite::backupDatabase(config.dbPath, config.backupTo, kBackupBusyTimeoutMs);
+    auto summary = store::sqlite::backupDatabase(config.dbPath, config.backupTo);
     if (!summary) {
         printError(QStringLiteral("backup failed: ") + summary.error().message);
         return summary.error().code == ErrorCode::InvalidArgument ? 2 : 1;

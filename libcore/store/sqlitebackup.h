@@ -34,9 +34,9 @@ struct BackupSummary
 };
 
 // Copies the database at `source` (which must exist) to `target`. When `target` is an existing
-// directory the copy is named there after the source and the time (state_sidecar-20261124-221500.db);
-// an existing non-empty file is never overwritten. InvalidArgument for a wrong path, Unavailable
-// when SQLite or the disk fails (a partial copy is removed).
-Result<BackupSummary> backupDatabase(const QString &source, const QString &target, int busyTimeoutMs);
+// directory the copy is named there after the source and the time (state_sidecar-20261124-221500.db,
+// then -2, -3... within one second); an existing file is never overwritten. InvalidArgument for a
+// wrong path, Unavailable when SQLite or the disk fails (a partial copy is removed).
+Result<BackupSummary> backupDatabase(const QString &source, const QString &target);
 
 } // namespace sidecar::store::sqlite

@@ -539,15 +539,47 @@ Result<void> syncPath(const QString &path, int flags)
 
 Result<void> copyDatabaseTo(Connection &db, const QString &path)
 {
-    if (auto created = createPrivateFile(path); !created)
-        return created;
+    const QByteArray native = QFile::encodeName(path);
+    const int fd = ::open(native.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sidecar::fail(errno == EEXIST ? ErrorCode::InvalidArgument : ErrorCode::Unavailable,
+                             QStringLiteral("Cannot create %1: %2").arg(path, QString::fromLocal8Bit(std::strerror(errno))));
+    ::close(fd);
     QString quoted = path;
     quoted.replace(QLatin1Char('\''), QStringLiteral("''"));
-    if (auto copied = db.exec(QStringLiteral("VACUUM INTO '") + quoted + QLatin1Char('\'')); !copied)
-        return copied;
-    if (auto synced = syncPath(path, O_RDONLY); !synced)
-        return synced;
-    return syncPath(QFileInfo(path).absolutePath(), O_RDONLY | O_DIRECTORY);
+    Result<void> done = db.exec(QStringLiteral("VACUUM INTO '") + quoted + QLatin1Char('\''));
+    if (done)
+        done = syncPath(path, O_RDONLY);
+    if (done)
+        done = syncPath(QFileInfo(path).absolutePath(), O_RDONLY | O_DIRECTORY);
+    if (!done)
+        QFile::remove(path);
+    return done;
+}
+
+Result<bool> tableExists(Connection &db, const char *name)
+{
+    auto n = db.scalar(QStringLiteral("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"),
+                       {bindable(name)});
+    if (!n)
+        return tl::unexpected(n.error());
+    return *n > 0;
+}
+
+Result<int> userVersion(Connection &db)
+{
+    auto v = db.scalar(QStringLiteral("PRAGMA user_version"));
+    if (!v)
+        return tl::unexpected(v.error());
+    return int(*v);
+}
+
+QString unusedPath(const QString &stem, const QString &suffix)
+{
+    QString path = stem + suffix;
+    for (int i = 2; QFileInfo::exists(path); ++i)
+        path = stem + u'-' + QString::number(i) + suffix;
+    return path;
 }
 
 int sqliteCode(const QSqlError &error)

@@ -45,6 +45,9 @@ namespace sidecar::store::sqlite {
 // Unix epoch seconds with microsecond resolution.
 double nowSeconds();
 
+// How long a connection waits for another process's write transaction (QSQLITE_BUSY_TIMEOUT).
+inline constexpr int kBusyTimeoutMs = 10000;
+
 // Values as bound parameters. Every QString binds as TEXT (a null QString binds as '' rather
 // than NULL: absence is spelled std::nullopt), QByteArray holds UTF-8 JSON text and binds as
 // TEXT too, integers bind as 64-bit, std::nullopt as NULL.
@@ -171,6 +174,13 @@ private:
 // Statements of an SQL script, split at top-level semicolons (quotes and comments respected).
 QStringList splitSqlScript(const QString &script);
 
+// Whether the database has a table of that name.
+Result<bool> tableExists(Connection &db, const char *name);
+// PRAGMA user_version: the schema version (0 for a new file or the original package's).
+Result<int> userVersion(Connection &db);
+// `stem` + `suffix`, or `stem`-2 + `suffix`, -3... the first name no file has yet.
+QString unusedPath(const QString &stem, const QString &suffix = {});
+
 // Creates `path` empty with mode 0600 when it does not exist yet, so that a database (and the
 // -wal and -shm files, which SQLite creates with the database's mode) or a backup copy is
 // readable by its owner alone whatever the umask. An existing file is left as it is.
@@ -178,8 +188,9 @@ Result<void> createPrivateFile(const QString &path);
 
 // Writes a consistent copy of the open database into `path` with VACUUM INTO: one read
 // transaction, whatever journal state the file is in, while other connections and processes go on
-// writing. `path` is created private first (createPrivateFile) and must not hold anything yet;
-// the copy and its directory are fsync'ed before this returns, so that it survives a power loss.
+// writing. `path` must not exist: it is created private (0600, exclusively, so that two copies
+// never share a file); the copy and its directory are fsync'ed before this returns, so that it
+// survives a power loss. On failure the file it created is removed.
 Result<void> copyDatabaseTo(Connection &db, const QString &path);
 
 // The primary SQLite result code of a QtSql error (extended codes masked), or -1.

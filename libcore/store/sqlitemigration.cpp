@@ -41,19 +41,6 @@ Result<QString> readScript(const QString &path)
     return QString::fromUtf8(f.readAll());
 }
 
-Result<bool> tableExists(Connection &db, const char *name)
-{
-    TRY_ASSIGN(n, db.scalar(QStringLiteral("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"),
-                            {bindable(name)}));
-    return n > 0;
-}
-
-Result<int> userVersion(Connection &db)
-{
-    TRY_ASSIGN(v, db.scalar(QStringLiteral("PRAGMA user_version")));
-    return int(v);
-}
-
 // JSON text written by Python (", " and ": " separators) in the compact form this sidecar
 // stores. Text that is not JSON at all is kept as a JSON string, so replies stay valid JSON.
 QByteArray compactJson(const QString &text)
@@ -75,11 +62,8 @@ QByteArray leaseJson(const QString &holder, double expiresAt, std::int64_t fence
 
 Result<QString> backupOriginal(Connection &db)
 {
-    const QString base = db.path() + QStringLiteral(".bak-") +
-                         QDateTime::currentDateTimeUtc().toString(QStringLiteral("yyyyMMdd-HHmmss"));
-    QString path = base;
-    for (int i = 1; QFileInfo::exists(path); ++i)
-        path = base + QStringLiteral("-%1").arg(i);
+    const QString path = unusedPath(db.path() + QStringLiteral(".bak-") +
+                                    QDateTime::currentDateTimeUtc().toString(QStringLiteral("yyyyMMdd-HHmmss")));
     // Private, like the database: the copy holds everything the database does.
     TRY(copyDatabaseTo(db, path));
     return path;

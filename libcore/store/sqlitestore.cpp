@@ -26,7 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kBusyTimeoutMs = 10000;  // waits for another process's write transaction
 constexpr int kBusyRetries = 5;        // whole-batch retries when SQLITE_BUSY still happens
 constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
@@ -142,7 +141,7 @@ protected:
     void run() override
     {
         sqlite::Connection db(m_connectionName);
-        Result<void> opened = db.open(m_store->m_path, kBusyTimeoutMs);
+        Result<void> opened = db.open(m_store->m_path, sqlite::kBusyTimeoutMs);
         if (opened) {
             auto report = sqlite::migrate(db, m_store->m_options);
             if (report)
@@ -283,7 +282,7 @@ protected:
     void run() override
     {
         sqlite::Connection db(m_connectionName);
-        Result<void> opened = db.open(m_store->m_path, kBusyTimeoutMs, /*readOnly=*/true);
+        Result<void> opened = db.open(m_store->m_path, sqlite::kBusyTimeoutMs, /*readOnly=*/true);
         if (opened) {
             auto rev = sqlite::readRevision(db);
             auto dv = db.scalar(QStringLiteral("PRAGMA data_version"));

@@ -4,8 +4,10 @@
 // backup started, and be a snapshot of one moment: every key at the value answered for its
 // version, nothing newer than the copy's revision, one history entry per revision up to it. A
 // server started on a copy (the restore) serves exactly that state and goes on from its revision.
-// Also: a directory as the target, and the refusals (no database, an existing file, a missing
-// directory, the Redis backend), each with exit code 2 and the source untouched.
+// Also: a directory as the target (twice), the original package's file copied
+// unconverted, and the refusals (no database, an existing file even empty, a missing directory,
+// the database itself, the Redis backend: exit code 2, the source untouched; a source SQLite
+// cannot read: exit code 1, no copy left).
 
 #include <QtTest>
 
@@ -131,6 +133,7 @@ private slots:
     void initTestCase();
     void copiesWhileServing();
     void intoADirectory();
+    void originalPackageFile();
     void refusals();
 
 private:
@@ -286,19 +289,46 @@ void TestBackup::intoADirectory()
     QVERIFY2(run.err.contains("1 sessions"), run.err.constData());
     QCOMPARE(readSnapshot(QDir(dir).filePath(made.front())).integrity, QStringLiteral("ok"));
 
-    // An empty file named by the caller is used, and made private like a new one.
-    const QString empty = m_dir.file(QStringLiteral("empty.db"));
+    // A second copy gets a name of its own (with -2 when made within the same second).
+    const Run again = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), dir});
+    QVERIFY2(again.exitCode == 0, again.err.constData());
+    QCOMPARE(QDir(dir).entryList(QDir::Files).size(), 2);
+}
+
+// The original package's file (schema 0) is copied as it is, and left unconverted.
+void TestBackup::originalPackageFile()
+{
+    const QString db = m_dir.file(QStringLiteral("original.db"));
+    const QString name = QUuid::createUuid().toString();
     {
-        QFile f(empty);
-        QVERIFY(f.open(QIODevice::WriteOnly));
+        QSqlDatabase sql = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
+        sql.setDatabaseName(db);
+        QVERIFY(sql.open());
+        QSqlQuery q(sql);
+        QVERIFY(q.exec(QStringLiteral(
+            "CREATE TABLE kv_store (key TEXT PRIMARY KEY, value_json TEXT NOT NULL, expires_at REAL)")));
+        QVERIFY(q.exec(
+            QStringLiteral("INSERT INTO kv_store VALUES ('a', '1', NULL), ('b', '{\"x\": 2}', NULL)")));
     }
-    QVERIFY(QFile::setPermissions(empty, QFileDevice::ReadOwner | QFileDevice::WriteOwner
-                                             | QFileDevice::ReadGroup | QFileDevice::ReadOther));
-    const Run intoEmpty = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), empty});
-    QVERIFY2(intoEmpty.exitCode == 0, intoEmpty.err.constData());
-    QCOMPARE(QFile::permissions(empty) & (QFileDevice::ReadGroup | QFileDevice::ReadOther),
-             QFileDevice::Permissions());
-    QCOMPARE(readSnapshot(empty).integrity, QStringLiteral("ok"));
+    QSqlDatabase::removeDatabase(name);
+    const QString copy = m_dir.file(QStringLiteral("original-copy.db"));
+    const Run run = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), copy});
+    QVERIFY2(run.exitCode == 0, run.err.constData());
+    QVERIFY2(run.err.contains("schema 0, revision 0; 2 keys"), run.err.constData());
+    for (const QString &file : {db, copy}) {
+        const QString check = QUuid::createUuid().toString();
+        {
+            QSqlDatabase sql = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), check);
+            sql.setDatabaseName(file);
+            QVERIFY(sql.open());
+            QSqlQuery q(sql);
+            QVERIFY(q.exec(QStringLiteral("SELECT COUNT(*) FROM kv_store")) && q.next());
+            QCOMPARE(q.value(0).toInt(), 2);
+            QVERIFY(q.exec(QStringLiteral("PRAGMA user_version")) && q.next());
+            QCOMPARE(q.value(0).toInt(), 0);
+        }
+        QSqlDatabase::removeDatabase(check);
+    }
 }
 
 void TestBackup::refusals()
@@ -341,6 +371,29 @@ void TestBackup::refusals()
     // The database itself.
     run = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), db});
     QCOMPARE(run.exitCode, 2);
+    QVERIFY2(run.err.contains("the database itself"), run.err.constData());
+
+    // An empty file is a file too: never written over.
+    const QString empty = m_dir.file(QStringLiteral("empty.db"));
+    {
+        QFile f(empty);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+    }
+    run = runBinary({QStringLiteral("--db-path"), db, QStringLiteral("--backup-to"), empty});
+    QCOMPARE(run.exitCode, 2);
+    QCOMPARE(QFileInfo(empty).size(), qint64(0));
+
+    // A source SQLite cannot read: exit 1, and no copy left behind.
+    const QString garbage = m_dir.file(QStringLiteral("garbage.db"));
+    {
+        QFile f(garbage);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QByteArray(8192, 'g'));
+    }
+    run = runBinary({QStringLiteral("--db-path"), garbage, QStringLiteral("--backup-to"), target});
+    QCOMPARE(run.exitCode, 1);
+    QVERIFY2(run.err.contains("backup failed"), run.err.constData());
+    QVERIFY(!QFile::exists(target));
 
     // The Redis backend has its own means.
     run = runBinary(
